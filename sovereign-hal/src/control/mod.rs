@@ -1,0 +1,1 @@
+//! Control zones, curves, failsafe (being written).

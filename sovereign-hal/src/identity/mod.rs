@@ -1,0 +1,1 @@
+//! Read-only module identity: SPD and IPMI FRU (being written).
