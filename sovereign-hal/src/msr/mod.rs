@@ -87,3 +87,10 @@ impl<T: MsrReader + ?Sized> MsrReader for &mut T {
         T::read_msr(self, cpu, msr)
     }
 }
+
+pub mod amd;
+pub mod aperf;
+pub mod energy;
+pub mod intel;
+#[cfg(feature = "x86-rdmsr")]
+pub mod x86;
