@@ -69,7 +69,9 @@ impl ErrorKind {
     /// Short description, the same text as `Display`.
     pub const fn as_str(self) -> &'static str {
         match self {
-            Self::NoAcknowledge => "no acknowledge (no device at that address, or it refused the transfer)",
+            Self::NoAcknowledge => {
+                "no acknowledge (no device at that address, or it refused the transfer)"
+            }
             Self::Bus => "bus fault",
             Self::Timeout => "bus timeout",
             Self::PecMismatch => "packet error code (PEC) mismatch",
@@ -189,11 +191,21 @@ pub trait Smbus: ErrorType {
     /// SMBus block read: the device sends a count (1..=32) then that many bytes, which are
     /// copied to the start of `buf`. Returns the count. A count of 0, above 32 or above
     /// `buf.len()` is [`ErrorKind::BadBlockLength`].
-    fn read_block_data(&mut self, address: u8, command: u8, buf: &mut [u8]) -> Result<usize, Self::Error>;
+    fn read_block_data(
+        &mut self,
+        address: u8,
+        command: u8,
+        buf: &mut [u8],
+    ) -> Result<usize, Self::Error>;
 
     /// I2C block read: read exactly `buf.len()` (1..=32) bytes starting at `command`.
     /// Unsupported on SMBus-only controllers such as `i2c-piix4`.
-    fn read_i2c_block_data(&mut self, address: u8, command: u8, buf: &mut [u8]) -> Result<(), Self::Error>;
+    fn read_i2c_block_data(
+        &mut self,
+        address: u8,
+        command: u8,
+        buf: &mut [u8],
+    ) -> Result<(), Self::Error>;
 
     /// Send byte (a command with no data, e.g. PMBus CLEAR_FAULTS).
     fn send_byte(&mut self, address: u8, value: u8) -> Result<(), Self::Error>;
@@ -334,20 +346,34 @@ impl<I: I2c> I2cSmbus<I> {
     }
 
     fn check(address: u8) -> Result<(), I2cSmbusError<I::Error>> {
-        if address > 0x7F { Err(I2cSmbusError::BadAddress) } else { Ok(()) }
+        if address > 0x7F {
+            Err(I2cSmbusError::BadAddress)
+        } else {
+            Ok(())
+        }
     }
 
     /// Write `command`, then read `out.len()` bytes (+ PEC when enabled), verify PEC.
-    fn command_read(&mut self, address: u8, command: u8, out: &mut [u8]) -> Result<(), I2cSmbusError<I::Error>> {
+    fn command_read(
+        &mut self,
+        address: u8,
+        command: u8,
+        out: &mut [u8],
+    ) -> Result<(), I2cSmbusError<I::Error>> {
         Self::check(address)?;
         let with_pec = self.pec_on(address);
         let n = out.len();
         let mut buf = [0u8; BLOCK_MAX + 2];
         let len = n + usize::from(with_pec);
         let rx = buf.get_mut(..len).ok_or(I2cSmbusError::BadBlockLength)?;
-        self.i2c.write_read(address, &[command], rx).map_err(I2cSmbusError::I2c)?;
+        self.i2c
+            .write_read(address, &[command], rx)
+            .map_err(I2cSmbusError::I2c)?;
         if with_pec {
-            let crc = pec_extend(pec(&[write_addr(address), command, read_addr(address)]), &rx[..n]);
+            let crc = pec_extend(
+                pec(&[write_addr(address), command, read_addr(address)]),
+                &rx[..n],
+            );
             if rx.get(n).copied() != Some(crc) {
                 return Err(I2cSmbusError::PecMismatch);
             }
@@ -357,7 +383,12 @@ impl<I: I2c> I2cSmbus<I> {
     }
 
     /// Write `command` followed by `data` (+ PEC when enabled).
-    fn command_write(&mut self, address: u8, command: u8, data: &[u8]) -> Result<(), I2cSmbusError<I::Error>> {
+    fn command_write(
+        &mut self,
+        address: u8,
+        command: u8,
+        data: &[u8],
+    ) -> Result<(), I2cSmbusError<I::Error>> {
         Self::check(address)?;
         let mut buf = [0u8; BLOCK_MAX + 3];
         let n = data.len();
@@ -369,7 +400,9 @@ impl<I: I2c> I2cSmbus<I> {
             frame[len] = pec_extend(pec(&[write_addr(address)]), &frame[..len]);
             len += 1;
         }
-        self.i2c.write(address, &frame[..len]).map_err(I2cSmbusError::I2c)
+        self.i2c
+            .write(address, &frame[..len])
+            .map_err(I2cSmbusError::I2c)
     }
 }
 
@@ -402,10 +435,17 @@ impl<I: I2c> Smbus for I2cSmbus<I> {
         self.command_write(address, command, &value.to_le_bytes())
     }
 
-    fn read_block_data(&mut self, address: u8, command: u8, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    fn read_block_data(
+        &mut self,
+        address: u8,
+        command: u8,
+        buf: &mut [u8],
+    ) -> Result<usize, Self::Error> {
         Self::check(address)?;
         let mut count = [0u8; 1];
-        self.i2c.write_read(address, &[command], &mut count).map_err(I2cSmbusError::I2c)?;
+        self.i2c
+            .write_read(address, &[command], &mut count)
+            .map_err(I2cSmbusError::I2c)?;
         let n = usize::from(count[0]);
         if n == 0 || n > BLOCK_MAX || n > buf.len() {
             return Err(I2cSmbusError::BadBlockLength);
@@ -420,7 +460,12 @@ impl<I: I2c> Smbus for I2cSmbus<I> {
         Ok(n)
     }
 
-    fn read_i2c_block_data(&mut self, address: u8, command: u8, buf: &mut [u8]) -> Result<(), Self::Error> {
+    fn read_i2c_block_data(
+        &mut self,
+        address: u8,
+        command: u8,
+        buf: &mut [u8],
+    ) -> Result<(), Self::Error> {
         if buf.is_empty() || buf.len() > BLOCK_MAX {
             return Err(I2cSmbusError::BadBlockLength);
         }
@@ -431,9 +476,13 @@ impl<I: I2c> Smbus for I2cSmbus<I> {
         Self::check(address)?;
         if self.pec_on(address) {
             let crc = pec(&[write_addr(address), value]);
-            self.i2c.write(address, &[value, crc]).map_err(I2cSmbusError::I2c)
+            self.i2c
+                .write(address, &[value, crc])
+                .map_err(I2cSmbusError::I2c)
         } else {
-            self.i2c.write(address, &[value]).map_err(I2cSmbusError::I2c)
+            self.i2c
+                .write(address, &[value])
+                .map_err(I2cSmbusError::I2c)
         }
     }
 
@@ -543,7 +592,9 @@ impl<B: Smbus> Smbus for ReadOnly<B> {
         self.0.read_block_data(a, c, b).map_err(ReadOnlyError::Bus)
     }
     fn read_i2c_block_data(&mut self, a: u8, c: u8, b: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.read_i2c_block_data(a, c, b).map_err(ReadOnlyError::Bus)
+        self.0
+            .read_i2c_block_data(a, c, b)
+            .map_err(ReadOnlyError::Bus)
     }
     fn send_byte(&mut self, _: u8, _: u8) -> Result<(), Self::Error> {
         Err(ReadOnlyError::WriteRefused)
