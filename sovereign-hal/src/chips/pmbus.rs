@@ -501,8 +501,12 @@ impl<B: Smbus> Pmbus<B> {
         if self.page == Some(page) {
             return Ok(());
         }
-        // Unknown until the read-back confirms it.
+        // Unknown until the read-back confirms it; forget what was cached for "no page
+        // selected", since the device may now sit on any page.
         self.page = None;
+        if let Some(slot) = self.vout_mode.get_mut(UNSELECTED_SLOT) {
+            *slot = None;
+        }
         self.bus
             .write_byte_data(self.address, command::PAGE, page)
             .map_err(Error::Bus)?;
@@ -1028,6 +1032,24 @@ mod tests {
         assert_eq!(dev.read_vout(), Ok(MilliVolts(375)));
         dev.select_page(0).unwrap();
         assert_eq!(dev.read_vout(), Ok(MilliVolts(750)));
+        dev.release();
+        mock.done();
+    }
+
+    #[test]
+    fn failed_page_select_forgets_the_unselected_vout_mode() {
+        let (mut dev, mut mock) = driver(&[
+            byte(0x20, 0x17),
+            word(0x8B, 0x0180),
+            T::write(ADDR, vec![0x00, 2]),
+            byte(0x00, 1),
+            // The device may be on another page now: VOUT_MODE is read again.
+            byte(0x20, 0x16),
+            word(0x8B, 0x0180),
+        ]);
+        assert_eq!(dev.read_vout(), Ok(MilliVolts(750)));
+        assert!(dev.select_page(2).is_err());
+        assert_eq!(dev.read_vout(), Ok(MilliVolts(375)));
         dev.release();
         mock.done();
     }
