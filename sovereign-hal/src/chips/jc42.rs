@@ -23,7 +23,6 @@
 //! let mut sensor = Jc42::new(I2cSmbus::new(&mut i2c), 0x18)?;
 //! // 0x0194 = 404/16 °C
 //! assert_eq!(sensor.read_temperature()?, MilliCelsius(25_250));
-//! # drop(sensor);
 //! # i2c.done();
 //! # Ok::<(), sovereign_hal::chips::Error<sovereign_hal::smbus::I2cSmbusError<embedded_hal::i2c::ErrorKind>>>(())
 //! ```
@@ -525,7 +524,6 @@ mod tests {
         let r = s.read().unwrap();
         assert_eq!(r.temperature, MilliCelsius(25_250));
         assert_eq!(r.alarms, Alarms::CRITICAL | Alarms::HIGH);
-        drop(s);
         i2c.done();
     }
 
@@ -538,7 +536,6 @@ mod tests {
         let mut s = Jc42::new(I2cSmbus::new(&mut i2c), 0x18).unwrap();
         assert_eq!(s.read_temperature().unwrap(), MilliCelsius(-62));
         assert_eq!(s.read_alarms().unwrap(), Alarms::LOW);
-        drop(s);
         i2c.done();
     }
 
@@ -569,7 +566,6 @@ mod tests {
                 device: 0x0401
             }
         );
-        drop(s);
         i2c.done();
     }
 
@@ -583,7 +579,6 @@ mod tests {
         ]);
         let mut s = Jc42::new(I2cSmbus::new(&mut i2c), 0x18).unwrap();
         assert!(s.detect().unwrap());
-        drop(s);
         i2c.done();
     }
 
@@ -595,7 +590,6 @@ mod tests {
         let mut s = Jc42::new(I2cSmbus::new(&mut i2c), 0x19).unwrap();
         let e = s.read_temperature().unwrap_err();
         assert_eq!(e.kind(), ChipErrorKind::Bus(BusErrorKind::NoAcknowledge));
-        drop(s);
         i2c.done();
     }
 

@@ -380,7 +380,6 @@ mod tests {
                 hysteresis: MilliCelsius(75_000)
             }
         );
-        drop(s);
         i2c.done();
     }
 
@@ -394,7 +393,6 @@ mod tests {
         let mut s = Lm75::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), 0x49, Variant::Lm75).unwrap();
         assert_eq!(s.read_temperature().unwrap(), MilliCelsius(25_500));
         assert_eq!(s.read_config().unwrap(), 0x00);
-        drop(s);
         i2c.done();
     }
 
@@ -406,7 +404,6 @@ mod tests {
         ]);
         let mut s = Lm75::new(I2cSmbus::new(&mut i2c), 0x4A, Variant::Tmp75).unwrap();
         s.set_resolution(R12).unwrap();
-        drop(s);
         i2c.done();
     }
 
@@ -415,7 +412,6 @@ mod tests {
         let mut i2c = Mock::new(&[Transaction::write_read(0x4A, vec![0x01], vec![0x60])]);
         let mut s = Lm75::new(I2cSmbus::new(&mut i2c), 0x4A, Variant::Tmp75).unwrap();
         s.set_resolution(R12).unwrap();
-        drop(s);
         i2c.done();
     }
 
@@ -432,7 +428,6 @@ mod tests {
             s.set_resolution(R16).unwrap_err().kind(),
             ChipErrorKind::InvalidArgument
         );
-        drop(s);
         i2c.done();
     }
 
@@ -443,7 +438,6 @@ mod tests {
             Lm75::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), 0x4A, Variant::Tmp75).unwrap();
         let e = s.set_resolution(R12).unwrap_err();
         assert_eq!(e.kind(), ChipErrorKind::Bus(BusErrorKind::WriteRefused));
-        drop(s);
         i2c.done();
     }
 }

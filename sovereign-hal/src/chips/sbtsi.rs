@@ -237,7 +237,6 @@ mod tests {
         let mut i2c = Mock::new(&[rd(a, 0x03, 0x00), rd(a, 0x01, 0x2D), rd(a, 0x10, 0x60)]);
         let mut s = SbTsi::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), a).unwrap();
         assert_eq!(s.read_temperature().unwrap(), MilliCelsius(45_375));
-        drop(s);
         i2c.done();
     }
 
@@ -247,7 +246,6 @@ mod tests {
         let mut i2c = Mock::new(&[rd(a, 0x03, 0x20), rd(a, 0x10, 0xE0), rd(a, 0x01, 0x50)]);
         let mut s = SbTsi::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), a).unwrap();
         assert_eq!(s.read_temperature().unwrap(), MilliCelsius(80_875));
-        drop(s);
         i2c.done();
     }
 
@@ -269,7 +267,6 @@ mod tests {
                 low: MilliCelsius(0)
             }
         );
-        drop(s);
         i2c.done();
     }
 
@@ -280,7 +277,6 @@ mod tests {
         let mut s = SbTsi::new(I2cSmbus::new(&mut i2c), 0x4C).unwrap();
         let e = s.read_temperature().unwrap_err();
         assert_eq!(e.kind(), ChipErrorKind::Bus(BusErrorKind::NoAcknowledge));
-        drop(s);
         i2c.done();
     }
 
