@@ -740,6 +740,104 @@ mod tests {
         i2c.done();
     }
 
+    /// A hub as a register map behind an SMBus-only controller (like `i2c-piix4`):
+    /// byte reads return one register, word reads two, low byte first.
+    struct Piix4Hub {
+        regs: [u8; 256],
+        caps: Capabilities,
+        transfers: usize,
+    }
+
+    impl ErrorType for Piix4Hub {
+        type Error = crate::smbus::ErrorKind;
+    }
+
+    impl Smbus for Piix4Hub {
+        fn capabilities(&self) -> Capabilities {
+            self.caps
+        }
+        fn read_byte_data(&mut self, _: u8, c: u8) -> Result<u8, Self::Error> {
+            self.transfers += 1;
+            Ok(self.regs[usize::from(c)])
+        }
+        fn write_byte_data(&mut self, _: u8, _: u8, _: u8) -> Result<(), Self::Error> {
+            panic!("the SPD5118 driver wrote a byte")
+        }
+        fn read_word_data(&mut self, _: u8, c: u8) -> Result<u16, Self::Error> {
+            self.transfers += 1;
+            let lo = self.regs[usize::from(c)];
+            let hi = self.regs[usize::from(c.wrapping_add(1))];
+            Ok(u16::from_le_bytes([lo, hi]))
+        }
+        fn write_word_data(&mut self, _: u8, _: u8, _: u16) -> Result<(), Self::Error> {
+            panic!("the SPD5118 driver wrote a word")
+        }
+        fn read_block_data(&mut self, _: u8, _: u8, _: &mut [u8]) -> Result<usize, Self::Error> {
+            Err(crate::smbus::ErrorKind::Unsupported)
+        }
+        fn read_i2c_block_data(&mut self, _: u8, _: u8, _: &mut [u8]) -> Result<(), Self::Error> {
+            Err(crate::smbus::ErrorKind::Unsupported)
+        }
+        fn send_byte(&mut self, _: u8, _: u8) -> Result<(), Self::Error> {
+            panic!("the SPD5118 driver sent a byte")
+        }
+        fn receive_byte(&mut self, _: u8) -> Result<u8, Self::Error> {
+            Err(crate::smbus::ErrorKind::Unsupported)
+        }
+        fn set_pec(&mut self, _: u8, _: bool) -> Result<(), Self::Error> {
+            Err(crate::smbus::ErrorKind::Unsupported)
+        }
+    }
+
+    fn piix4_hub(mr11: u8) -> Piix4Hub {
+        let mut regs = [0u8; 256];
+        regs[0x00] = 0x51;
+        regs[0x01] = 0x18;
+        regs[0x0B] = mr11;
+        regs[0x31] = 0x98;
+        regs[0x32] = 0x01;
+        Piix4Hub {
+            regs,
+            caps: Capabilities::PIIX4,
+            transfers: 0,
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_mode_on_an_smbus_only_controller_is_refused() {
+        let mut hub = Spd5118::new(ReadOnly::new(piix4_hub(0x08)), 0x50).unwrap();
+        for _ in 0..2 {
+            let e = hub.read_temperature().unwrap_err();
+            assert_eq!(
+                e.kind(),
+                ChipErrorKind::Decode(DecodeError::UnsupportedFormat)
+            );
+        }
+        let e = hub.read_status().unwrap_err();
+        assert_eq!(
+            e.kind(),
+            ChipErrorKind::Decode(DecodeError::UnsupportedFormat)
+        );
+    }
+
+    #[test]
+    fn eight_bit_mode_on_an_smbus_only_controller_reads() {
+        let mut hub = Spd5118::new(ReadOnly::new(piix4_hub(0x00)), 0x57).unwrap();
+        assert_eq!(hub.read_temperature().unwrap(), MilliCelsius(25_500));
+        assert_eq!(hub.read_temperature().unwrap(), MilliCelsius(25_500));
+        // MR11 once, then one word per reading.
+        assert_eq!(hub.release().release().transfers, 3);
+    }
+
+    #[test]
+    fn detect_needs_byte_and_word_reads_and_asks_nothing_otherwise() {
+        let mut bus = piix4_hub(0x00);
+        bus.caps = Capabilities::READ_BYTE_DATA;
+        let mut hub = Spd5118::new(bus, 0x50).unwrap();
+        assert!(!hub.detect().unwrap());
+        assert_eq!(hub.release().transfers, 0);
+    }
+
     #[test]
     fn addresses_outside_0x50_to_0x57_are_refused() {
         let mut i2c = Mock::new(&[]);
