@@ -94,3 +94,67 @@ pub mod energy;
 pub mod intel;
 #[cfg(feature = "x86-rdmsr")]
 pub mod x86;
+
+pub use aperf::AperfMperf;
+pub use energy::{EnergyAccumulator, RaplUnits};
+pub use intel::{SmiCounter, ThermStatus};
+
+use crate::decode::DecodeError;
+
+/// Error of the convenience readers in this module's submodules
+/// ([`amd::read_amd_package_energy`] and friends): the reader's own error, kept whole, or
+/// a value the reader returned that cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReadError<E> {
+    /// Reading the MSR failed.
+    Msr(E),
+    /// The MSR was read but its value cannot be decoded.
+    Decode(DecodeError),
+}
+
+/// What kind of [`ReadError`], for callers to branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ReadErrorKind {
+    /// Reading failed, with the reader's kind (e.g. [`ErrorKind::Unsupported`]: fall back).
+    Msr(ErrorKind),
+    /// The value could not be decoded.
+    Decode(DecodeError),
+}
+
+impl<E: Error> ReadError<E> {
+    /// The kind of this error.
+    pub fn kind(&self) -> ReadErrorKind {
+        match self {
+            Self::Msr(e) => ReadErrorKind::Msr(e.kind()),
+            Self::Decode(d) => ReadErrorKind::Decode(*d),
+        }
+    }
+}
+
+impl<E> From<DecodeError> for ReadError<E> {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Display for ReadError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Msr(e) => write!(
+                f,
+                "reading the MSR failed ({e:?}); on Linux check that the msr module is loaded and that you are root"
+            ),
+            Self::Decode(d) => write!(f, "the MSR value cannot be decoded: {d}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for ReadError<E> {}
+
+/// Reads one MSR, wrapping the reader's error.
+fn read<R: MsrReader>(r: &mut R, cpu: u32, msr: u32) -> Result<u64, ReadError<R::Error>> {
+    r.read_msr(cpu, msr).map_err(ReadError::Msr)
+}
