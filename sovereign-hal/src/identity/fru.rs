@@ -47,6 +47,7 @@ pub const FRU_EPOCH_UNIX_SECONDS: u64 = 820_454_400;
 
 /// Common header, bytes 0..=7.
 #[derive(Debug, FromBytes, KnownLayout, Immutable, Unaligned)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
 struct CommonHeader {
     format_version: u8,
@@ -61,6 +62,7 @@ struct CommonHeader {
 
 /// Board area header: version, length, language, manufacturing minutes (LE 24-bit).
 #[derive(Debug, FromBytes, KnownLayout, Immutable, Unaligned)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
 struct BoardHeader {
     format_version: u8,
@@ -71,6 +73,7 @@ struct BoardHeader {
 
 /// Product area header: version, length, language.
 #[derive(Debug, FromBytes, KnownLayout, Immutable, Unaligned)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
 struct ProductHeader {
     format_version: u8,
@@ -84,6 +87,7 @@ fn zero_checksum_ok(bytes: &[u8]) -> bool {
 
 /// A FRU image with a checked common header.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Fru<'a> {
     bytes: &'a [u8],
     header: &'a CommonHeader,
@@ -317,6 +321,7 @@ fn is_english(language: u8) -> bool {
 
 /// The custom fields of an area (already validated, ending at the end marker).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CustomFields<'a> {
     rest: &'a [u8],
     english: bool,
@@ -338,6 +343,7 @@ impl<'a> Iterator for CustomFields<'a> {
 
 /// A checked board info area.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BoardArea<'a> {
     header: &'a BoardHeader,
     fields: [Field<'a>; 5],
@@ -416,6 +422,7 @@ impl<'a> BoardArea<'a> {
 
 /// A checked product info area.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ProductArea<'a> {
     header: &'a ProductHeader,
     fields: [Field<'a>; 7],

@@ -58,6 +58,7 @@ pub const MEMORY_TYPE_DDR5: u8 = 0x12;
 
 /// DDR4 manufacturing information, bytes 320..=351.
 #[derive(Debug, FromBytes, KnownLayout, Immutable, Unaligned)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
 struct Ddr4Manufacturing {
     module_manufacturer: [u8; 2],
@@ -71,6 +72,7 @@ struct Ddr4Manufacturing {
 
 /// DDR5 manufacturing information, bytes 512..=553.
 #[derive(Debug, FromBytes, KnownLayout, Immutable, Unaligned)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
 struct Ddr5Manufacturing {
     module_manufacturer: [u8; 2],
@@ -176,6 +178,7 @@ impl Jep106 {
 }
 
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 enum Manufacturing<'a> {
     Ddr4(&'a Ddr4Manufacturing),
     Ddr5(&'a Ddr5Manufacturing),
@@ -183,6 +186,7 @@ enum Manufacturing<'a> {
 
 /// A checked DDR4 or DDR5 SPD image.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Spd<'a> {
     manufacturing: Manufacturing<'a>,
 }

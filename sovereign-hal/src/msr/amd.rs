@@ -22,8 +22,9 @@ pub const MSR_AMD_RAPL_POWER_UNIT: u32 = 0xC001_0299;
 pub const MSR_AMD_CORE_ENERGY_STATUS: u32 = 0xC001_029A;
 /// `MSR_AMD_PKG_ENERGY_STATUS` (msr-index.h): per-package energy counter (low 32 bits).
 pub const MSR_AMD_PKG_ENERGY_STATUS: u32 = 0xC001_029B;
-/// PStateCurLim (AMD's name; read by cpupower): bits 6:4 give the highest P-state index
-/// the platform currently allows (the slowest enabled state).
+/// PStateCurLim (AMD's register name; cpupower reads it, HARDWARE.md §8 — no
+/// msr-index.h name is confirmed for it): bits 6:4 give the highest P-state index, i.e.
+/// the slowest P-state.
 pub const MSR_AMD_PSTATE_CUR_LIMIT: u32 = 0xC001_0061;
 /// `MSR_AMD_PERF_CTL` (msr-index.h): P-state control. Never written by Sovereign.
 pub const MSR_AMD_PERF_CTL: u32 = 0xC001_0062;
@@ -215,9 +216,11 @@ pub fn read_pstate_frequency<R: MsrReader>(
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
     use crate::msr::{ErrorKind, ReadErrorKind};
     use proptest::prelude::*;
+    use std::string::ToString;
 
     const ENABLED: u64 = 1 << 63;
 
@@ -335,6 +338,13 @@ mod tests {
         let mut r = FakeMsrs(&[(0, MSR_AMD_RAPL_POWER_UNIT, 0x000A_1003)]);
         let e = read_amd_core_energy(&mut r, 0).unwrap_err();
         assert_eq!(e.kind(), ReadErrorKind::Msr(ErrorKind::Unsupported));
+        // The message names the CPU and MSR and says what to do.
+        let msg = e.to_string();
+        assert!(
+            msg.contains("CPU 0 does not implement MSR 0xc001029a"),
+            "{msg}"
+        );
+        assert!(msg.contains("check the vendor and family"), "{msg}");
         let mut r = FakeMsrs(&[(3, MSR_AMD_PSTATE_DEF_BASE + 1, ENABLED | 0x78)]);
         let e = read_pstate_frequency(&mut r, 3, 1, PStateLayout::Family17h19h).unwrap_err();
         assert_eq!(e.kind(), ReadErrorKind::Decode(DecodeError::Invalid));

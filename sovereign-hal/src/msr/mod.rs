@@ -107,8 +107,15 @@ use crate::decode::DecodeError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ReadError<E> {
-    /// Reading the MSR failed.
-    Msr(E),
+    /// Reading MSR `msr` on logical CPU `cpu` failed with the reader's `error`.
+    Msr {
+        /// The logical CPU asked for.
+        cpu: u32,
+        /// The MSR index asked for.
+        msr: u32,
+        /// The reader's error.
+        error: E,
+    },
     /// The MSR was read but its value cannot be decoded.
     Decode(DecodeError),
 }
@@ -128,7 +135,7 @@ impl<E: Error> ReadError<E> {
     /// The kind of this error.
     pub fn kind(&self) -> ReadErrorKind {
         match self {
-            Self::Msr(e) => ReadErrorKind::Msr(e.kind()),
+            Self::Msr { error, .. } => ReadErrorKind::Msr(error.kind()),
             Self::Decode(d) => ReadErrorKind::Decode(*d),
         }
     }
@@ -140,21 +147,37 @@ impl<E> From<DecodeError> for ReadError<E> {
     }
 }
 
-impl<E: fmt::Debug> fmt::Display for ReadError<E> {
+impl<E: Error> fmt::Display for ReadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Msr(e) => write!(
-                f,
-                "reading the MSR failed ({e:?}); on Linux check that the msr module is loaded and that you are root"
-            ),
+            Self::Msr { cpu, msr, error } => match error.kind() {
+                ErrorKind::Unsupported => write!(
+                    f,
+                    "CPU {cpu} does not implement MSR {msr:#x}: this reading is not available on this CPU model (check the vendor and family before reading it)"
+                ),
+                ErrorKind::NoSuchCpu => write!(f, "CPU {cpu} does not exist or is offline"),
+                ErrorKind::DeviceMissing => write!(
+                    f,
+                    "the MSR device for CPU {cpu} is missing: on Linux run `modprobe msr`"
+                ),
+                ErrorKind::PermissionDenied => write!(
+                    f,
+                    "permission denied reading MSR {msr:#x} on CPU {cpu}: run as root or grant CAP_SYS_RAWIO"
+                ),
+                kind => write!(
+                    f,
+                    "reading MSR {msr:#x} on CPU {cpu} failed: {kind} ({error:?})"
+                ),
+            },
             Self::Decode(d) => write!(f, "the MSR value cannot be decoded: {d}"),
         }
     }
 }
 
-impl<E: fmt::Debug> core::error::Error for ReadError<E> {}
+impl<E: Error> core::error::Error for ReadError<E> {}
 
 /// Reads one MSR, wrapping the reader's error.
 fn read<R: MsrReader>(r: &mut R, cpu: u32, msr: u32) -> Result<u64, ReadError<R::Error>> {
-    r.read_msr(cpu, msr).map_err(ReadError::Msr)
+    r.read_msr(cpu, msr)
+        .map_err(|error| ReadError::Msr { cpu, msr, error })
 }

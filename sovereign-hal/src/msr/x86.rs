@@ -17,6 +17,7 @@ use super::{ErrorKind, MsrReader};
 
 /// Reads MSRs with RDMSR on the CPU it was created for.
 #[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RdmsrReader {
     cpu: u32,
 }
