@@ -25,7 +25,9 @@
 //! crate does not carry a CPU-model list it cannot confirm: a port that knows it runs on
 //! such a part builds the DRAM accumulator with
 //! [`RaplUnits::from_esu(16)`](super::RaplUnits::from_esu) (perf's choice) and should say
-//! so next to the numbers.
+//! so next to the numbers. Likewise, the kernel uses a fixed 1 J unit for the PSYS
+//! domain ([`MSR_PLATFORM_ENERGY_STATUS`]) on Sapphire/Emerald Rapids in both subsystems
+//! (HARDWARE.md §7): [`RaplUnits::from_esu(0)`](super::RaplUnits::from_esu).
 
 use super::energy::RaplUnits;
 use super::{MsrReader, ReadError, read};
