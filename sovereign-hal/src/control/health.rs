@@ -7,7 +7,7 @@
 
 use super::ControlError;
 use super::failsafe::FailsafeCauses;
-use crate::pid::Period;
+use crate::pid::{Period, clamp_i64};
 use crate::units::{Duty, MilliSeconds, Rpm};
 
 /// One period's outcome of reading a sensor.
@@ -173,7 +173,7 @@ impl SensorCheck {
             WorstCase::High => i64::from(last).saturating_add(drift),
             WorstCase::Low => i64::from(last).saturating_sub(drift),
         };
-        let worst = worst.clamp(i64::from(l.min), i64::from(l.max));
+        let worst = clamp_i64(worst, i64::from(l.min), i64::from(l.max));
         // Inside [min, max], which are i32.
         let value = i32::try_from(worst).unwrap_or(last);
         SensorStatus {

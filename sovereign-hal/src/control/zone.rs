@@ -25,7 +25,7 @@ use super::events::{Event, EventQueue, FanId, SensorId, ZoneId};
 use super::failsafe::{Failsafe, FailsafeCauses, FailsafePolicy};
 use super::health::{Sample, SensorCheck, StallChange, StallCheck};
 use super::threshold::ThresholdMonitor;
-use crate::pid::{Period, Pid, PidTerms, output_to_duty};
+use crate::pid::{Period, Pid, PidTerms, clamp_i64, output_to_duty};
 use crate::units::{Duty, Rpm};
 
 /// Rows of a zone's stepwise tables and points of its linear curves.
@@ -397,7 +397,7 @@ impl<const S: usize, const I: usize, const F: usize> Zone<S, I, F> {
         if let Some(c) = ceiling {
             demand = demand.min(c);
         }
-        let mut demand = output_to_duty(i32::try_from(demand.clamp(min, max)).unwrap_or(0));
+        let mut demand = output_to_duty(i32::try_from(clamp_i64(demand, min, max)).unwrap_or(0));
 
         // 4. Fan stalls, judged on the duty each fan was driven at last period.
         for (idx, fan) in self.fans.iter_mut().enumerate() {

@@ -152,21 +152,23 @@ impl Period {
     }
 }
 
-/// Q47.16 state → output units, rounded to nearest (half away from zero), saturating.
+/// Q47.16 state → output units, rounded to nearest (halves upwards), saturating.
+///
+/// Branch-free on purpose: it runs seven times per step for [`PidTerms`](super::PidTerms).
 pub(crate) const fn to_output(q: i64) -> i32 {
-    let half = ONE / 2;
-    let r = if q >= 0 {
-        q.saturating_add(half) >> FRAC_BITS
+    // Arithmetic shift = floor division by 2^16; adding a half first rounds to nearest.
+    let r = q.saturating_add(ONE / 2) >> FRAC_BITS;
+    let r = if r > i32::MAX as i64 {
+        i32::MAX as i64
     } else {
-        -((q.saturating_neg().saturating_add(half)) >> FRAC_BITS)
+        r
     };
-    if r > i32::MAX as i64 {
-        i32::MAX
-    } else if r < i32::MIN as i64 {
-        i32::MIN
+    let r = if r < i32::MIN as i64 {
+        i32::MIN as i64
     } else {
-        r as i32
-    }
+        r
+    };
+    r as i32
 }
 
 /// Output units → Q47.16 (exact).
@@ -211,10 +213,12 @@ mod tests {
     }
 
     #[test]
-    fn output_rounding_is_symmetric_and_saturating() {
+    fn output_rounds_to_nearest_and_saturates() {
         assert_eq!(to_output(ONE / 2), 1);
-        assert_eq!(to_output(-ONE / 2), -1);
         assert_eq!(to_output(ONE / 2 - 1), 0);
+        assert_eq!(to_output(-ONE / 2), 0);
+        assert_eq!(to_output(-ONE / 2 - 1), -1);
+        assert_eq!(to_output(-ONE * 3 / 4), -1);
         assert_eq!(to_output(i64::MAX), i32::MAX);
         assert_eq!(to_output(i64::MIN), i32::MIN);
         assert_eq!(to_output(from_output(-7)), -7);

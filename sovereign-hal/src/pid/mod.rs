@@ -293,7 +293,7 @@ impl defmt::Format for LimitsHit {
     }
 }
 
-/// Every term of one step, in output units (rounded to nearest from Q47.16).
+/// Every term of one step, in output units (rounded to nearest from Q47.16, halves up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PidTerms {
@@ -383,7 +383,8 @@ impl Pid {
     pub fn set_config(&mut self, config: PidConfig) -> Result<(), PidError> {
         config.validate()?;
         self.config = config;
-        self.integral = self.integral.clamp(
+        self.integral = clamp_i64(
+            self.integral,
             from_output(config.integral_min),
             from_output(config.integral_max),
         );
@@ -454,7 +455,7 @@ impl Pid {
         let lo = i64::from(c.setpoint) - i64::from(c.setpoint_band.below);
         let hi = i64::from(c.setpoint) + i64::from(c.setpoint_band.above);
         let m64 = i64::from(m);
-        let target = m64.clamp(lo, hi);
+        let target = clamp_i64(m64, lo, hi);
         let error = match c.direction {
             Direction::Reverse => m64 - target,
             Direction::Direct => target - m64,
@@ -499,8 +500,11 @@ impl Pid {
         let mut limits = LimitsHit::empty();
 
         if let Some(manual) = self.manual {
-            let out =
-                from_output(manual).clamp(from_output(c.output_min), from_output(c.output_max));
+            let out = clamp_i64(
+                from_output(manual),
+                from_output(c.output_min),
+                from_output(c.output_max),
+            );
             self.last_output = Some(out);
             return PidTerms {
                 error: sat_i32(error),
@@ -519,7 +523,7 @@ impl Pid {
             self.bumpless_pending = false;
             // Start where manual mode left the output: I = u_prev − (P + D + FF).
             let prev = self.last_output.unwrap_or(0);
-            prev.saturating_sub(p_d_ff).clamp(i_min, i_max)
+            clamp_i64(prev.saturating_sub(p_d_ff), i_min, i_max)
         } else {
             // Ki·(e/1000)·(dt/1000), split so that the product cannot overflow i64.
             let rate = i64::from(c.ki.raw()).saturating_mul(error) / 1000;
@@ -530,7 +534,7 @@ impl Pid {
             } else if candidate < i_min {
                 limits |= LimitsHit::INTEGRAL_MIN;
             }
-            let candidate = candidate.clamp(i_min, i_max);
+            let candidate = clamp_i64(candidate, i_min, i_max);
             if c.anti_windup == AntiWindup::Conditional {
                 let (out, _) = self.limit(p_d_ff.saturating_add(candidate), dt_ms);
                 let unsat = p_d_ff.saturating_add(candidate);
@@ -598,8 +602,9 @@ impl Pid {
     }
 }
 
-/// `Ord::clamp` for const contexts; `lo <= hi` is checked by `validate`.
-const fn clamp_i64(v: i64, lo: i64, hi: i64) -> i64 {
+/// `Ord::clamp` without its panic path (and usable in const fns); `lo <= hi` is
+/// checked by `validate`, and with `lo > hi` this returns `hi` instead of panicking.
+pub(crate) const fn clamp_i64(v: i64, lo: i64, hi: i64) -> i64 {
     if v < lo {
         lo
     } else if v > hi {
