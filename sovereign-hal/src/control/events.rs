@@ -5,6 +5,8 @@
 //! acts on an event itself — in particular an [`Event::EscalationRequested`] is a
 //! request to the caller, who decides whether and how to power down.
 
+use core::fmt;
+
 use heapless::Deque;
 
 use super::failsafe::FailsafeCauses;
@@ -105,6 +107,78 @@ pub enum Event {
     },
 }
 
+impl fmt::Display for Event {
+    /// One journal line. Sensor values are printed in their base unit with three
+    /// decimals (°C, W, V…: the event does not know which).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Threshold {
+                zone,
+                sensor,
+                level,
+                asserted,
+                value,
+            } => {
+                let what = if asserted { "crossed" } else { "back inside" };
+                let sign = if value < 0 { "-" } else { "" };
+                let a = value.unsigned_abs();
+                write!(
+                    f,
+                    "zone {}: sensor {} {what} its {} threshold at {sign}{}.{:03}",
+                    zone.0,
+                    sensor.0,
+                    level.as_str(),
+                    a / 1000,
+                    a % 1000
+                )
+            }
+            Self::FailsafeEntered { zone, causes } => {
+                write!(
+                    f,
+                    "zone {}: failsafe entered ({causes}): fans at failsafe duty",
+                    zone.0
+                )
+            }
+            Self::FailsafeCausesAdded { zone, causes } => {
+                write!(f, "zone {}: further failsafe causes ({causes})", zone.0)
+            }
+            Self::FailsafeLeft { zone, causes } => {
+                write!(
+                    f,
+                    "zone {}: failsafe left after {causes}: control loop resumed",
+                    zone.0
+                )
+            }
+            Self::FanFailed { zone, fan, rpm } => write!(
+                f,
+                "zone {}: fan {} failed ({} RPM at high duty): check its cable and rotor",
+                zone.0, fan.0, rpm.0
+            ),
+            Self::FanRecovered { zone, fan, rpm } => {
+                write!(
+                    f,
+                    "zone {}: fan {} turns again ({} RPM)",
+                    zone.0, fan.0, rpm.0
+                )
+            }
+            Self::EscalationRequested {
+                zone,
+                causes,
+                action,
+            } => {
+                let what = match action {
+                    EscalationAction::PowerDown => "power-down",
+                };
+                write!(
+                    f,
+                    "zone {}: failsafe not enough ({causes}): {what} requested",
+                    zone.0
+                )
+            }
+        }
+    }
+}
+
 /// A ring of the last `N` events. When full, the oldest event is dropped and counted,
 /// so the newest state of the machine is never lost.
 #[derive(Debug, Clone, Default)]
@@ -168,6 +242,35 @@ mod tests {
             zone: ZoneId(n),
             causes: FailsafeCauses::empty(),
         }
+    }
+
+    #[test]
+    fn events_read_as_journal_lines() {
+        extern crate std;
+        use std::string::ToString;
+        let e = Event::Threshold {
+            zone: ZoneId(1),
+            sensor: SensorId(0),
+            level: ThresholdLevel::UpperCritical,
+            asserted: true,
+            value: 96_125,
+        };
+        assert_eq!(
+            e.to_string(),
+            "zone 1: sensor 0 crossed its upper critical threshold at 96.125"
+        );
+        let e = Event::FailsafeEntered {
+            zone: ZoneId(2),
+            causes: FailsafeCauses::STALE | FailsafeCauses::FAN_STALL,
+        };
+        assert_eq!(
+            e.to_string(),
+            "zone 2: failsafe entered (stale,fan_stall): fans at failsafe duty"
+        );
+        assert_eq!(
+            left(0).to_string(),
+            "zone 0: failsafe left after none: control loop resumed"
+        );
     }
 
     #[test]

@@ -62,6 +62,23 @@ impl FailsafeCauses {
     ];
 }
 
+impl core::fmt::Display for FailsafeCauses {
+    /// The metric labels of the active causes joined by `,`, or `none`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for (cause, name) in Self::NAMES {
+            if self.contains(cause) {
+                if !first {
+                    f.write_str(",")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        if first { f.write_str("none") } else { Ok(()) }
+    }
+}
+
 /// When failsafe is not enough: after `after_periods` consecutive periods with any of
 /// `causes` active, request `action` once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -34,6 +34,16 @@ impl ThresholdLevel {
         1 << self as u8
     }
 
+    /// Lower-case name for logs and metric labels, e.g. `upper critical`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::LowerCritical => "lower critical",
+            Self::LowerNonCritical => "lower non-critical",
+            Self::UpperNonCritical => "upper non-critical",
+            Self::UpperCritical => "upper critical",
+        }
+    }
+
     /// Whether this is a critical threshold.
     pub const fn is_critical(self) -> bool {
         matches!(self, Self::LowerCritical | Self::UpperCritical)

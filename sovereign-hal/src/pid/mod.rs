@@ -167,7 +167,9 @@ pub struct PidConfig {
     pub integral_min: i32,
     /// Highest value of the I term, in output units.
     pub integral_max: i32,
-    /// Largest rise of the output per second, in output units; `None`: unlimited.
+    /// Largest rise of the output per second, in output units; `None`: unlimited. The
+    /// first step after construction or [`Pid::reset`] has no previous output and is
+    /// not slew-limited.
     pub slew_up_per_s: Option<u32>,
     /// Largest fall of the output per second, in output units; `None`: unlimited.
     pub slew_down_per_s: Option<u32>,
