@@ -304,16 +304,16 @@ impl Scenario {
             let fan_w_before: f64 = snap.fan_w.iter().sum();
             plant.step(period_s);
             let fan_w_after: f64 = plant.snapshot().fan_w.iter().sum();
+            // Trapezoid over the period: the fan energy spent in it.
+            let fan_energy_j = 0.5 * (fan_w_before + fan_w_after) * period_s;
             rows.push(TraceRow::new(
+                t_s,
                 &snap,
                 &obs,
                 self.setpoint_c,
                 duty,
                 failsafe,
-                {
-                    // Trapezoid over the period: fan energy spent in it.
-                    0.5 * (fan_w_before + fan_w_after) * period_s
-                },
+                fan_energy_j,
             ));
             if k % report_every == 0 || k + 1 == total {
                 progress(k + 1, total);

@@ -17,7 +17,7 @@ use crate::plant::PlantSnapshot;
 /// One control period of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceRow {
-    /// Simulated time at the start of the period, s.
+    /// Simulated time at the start of the period, s (exact: period index × period).
     pub time_s: f64,
     /// True Tctl (hottest die point), °C.
     pub tctl_c: f64,
@@ -53,6 +53,7 @@ pub struct TraceRow {
 
 impl TraceRow {
     pub(super) fn new(
+        time_s: f64,
         s: &PlantSnapshot,
         obs: &Observation,
         setpoint_c: f64,
@@ -62,7 +63,7 @@ impl TraceRow {
     ) -> Self {
         let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         Self {
-            time_s: s.time_s,
+            time_s,
             tctl_c: s.tctl_c,
             tctl_read_c: obs.tctl.map(|t| f64::from(t.get()) / 1000.0),
             setpoint_c,
