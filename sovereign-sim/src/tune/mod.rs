@@ -217,6 +217,64 @@ pub fn refine(
     })
 }
 
+/// Everything the autotuner found, step by step.
+#[derive(Debug, Clone)]
+pub struct Autotuned {
+    /// The relay experiment's measurement.
+    pub relay: RelayResult,
+    /// The rule applied to it.
+    pub rule: Rule,
+    /// The rule's gains.
+    pub rule_gains: PidGains,
+    /// The search's result, if a search was asked for.
+    pub refined: Option<Refined>,
+}
+
+impl Autotuned {
+    /// The gains to use: the refined ones if there are any, else the rule's.
+    pub fn gains(&self) -> PidGains {
+        self.refined.as_ref().map_or(self.rule_gains, |r| r.gains)
+    }
+}
+
+/// The whole pipeline: relay experiment, `rule`, then (if `search` is given) [`refine`]
+/// on `tuning_scenario`.
+pub fn autotune(
+    relay_cfg: &RelayConfig,
+    rule: Rule,
+    search: Option<(&Scenario, &SearchConfig)>,
+    make: &mut dyn FnMut(&PidGains) -> Box<dyn Controller>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Autotuned, TuneError> {
+    let relay = relay_experiment(relay_cfg)?;
+    let rule_gains = rule.gains(&relay);
+    let refined = match search {
+        Some((scenario, cfg)) => Some(refine(scenario, rule_gains, cfg, make, progress)?),
+        None => None,
+    };
+    Ok(Autotuned {
+        relay,
+        rule,
+        rule_gains,
+        refined,
+    })
+}
+
+/// The scenario the search tunes on: the reference plant and load step, but only 60 s
+/// of idle and 15 minutes in all (the step response and the settled tail are what the
+/// gains change), and another noise seed than the reference run, so the gains are not
+/// fitted to one noise sequence.
+pub fn tuning_scenario() -> Scenario {
+    let mut s = Scenario::reference_inference();
+    s.name = "tuning".into();
+    s.seed = 7;
+    s.duration_s = 900;
+    s.eval_from_s = 60.0;
+    s.steady_window_s = 300.0;
+    s.workload = crate::plant::Workload::idle_to_tdp(&s.params, 60.0);
+    s
+}
+
 /// Why tuning failed.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
