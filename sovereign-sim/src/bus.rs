@@ -31,7 +31,8 @@
 //! ## Wire time
 //!
 //! Every transfer is counted in bit times as on the wire: START, 9 bits per byte (8 data
-//! + ACK; the address byte includes R/W), one repeated START per direction change, STOP.
+//! bits and the ACK; the address byte includes R/W), one repeated START per direction
+//! change, STOP.
 //! [`SimBus::stats`] and [`SimBus::take_stats`] report transfers, bits and bus-busy time
 //! at the configured [`BusSpeed`], so bus occupancy per control period can be reported.
 //! Clock stretching, bus-free time and controller overhead are not modelled.
@@ -153,10 +154,18 @@ pub struct BusError {
 
 impl BusError {
     const fn new(kind: ErrorKind, address: u8) -> Self {
-        Self { kind, address, nak: None }
+        Self {
+            kind,
+            address,
+            nak: None,
+        }
     }
     const fn nak(address: u8, source: NoAcknowledgeSource) -> Self {
-        Self { kind: ErrorKind::NoAcknowledge, address, nak: Some(source) }
+        Self {
+            kind: ErrorKind::NoAcknowledge,
+            address,
+            nak: Some(source),
+        }
     }
     /// The 7-bit address of the failed transfer.
     pub const fn address(&self) -> u8 {
@@ -174,7 +183,9 @@ impl i2c::Error for BusError {
     fn kind(&self) -> i2c::ErrorKind {
         match (self.kind, self.nak) {
             (ErrorKind::NoAcknowledge, Some(src)) => i2c::ErrorKind::NoAcknowledge(src),
-            (ErrorKind::NoAcknowledge, None) => i2c::ErrorKind::NoAcknowledge(NoAcknowledgeSource::Unknown),
+            (ErrorKind::NoAcknowledge, None) => {
+                i2c::ErrorKind::NoAcknowledge(NoAcknowledgeSource::Unknown)
+            }
             (ErrorKind::Bus, _) => i2c::ErrorKind::Bus,
             _ => i2c::ErrorKind::Other,
         }
@@ -183,10 +194,18 @@ impl i2c::Error for BusError {
 
 impl fmt::Display for BusError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "simulated bus, address {:#04x}: {}", self.address, self.kind)?;
+        write!(
+            f,
+            "simulated bus, address {:#04x}: {}",
+            self.address, self.kind
+        )?;
         match self.kind {
-            ErrorKind::NoAcknowledge => f.write_str(" (is a device registered there, or a NAK/absent fault active?)"),
-            ErrorKind::Unsupported => f.write_str(" (this bus mode cannot do it; SMBus-only buses have no raw I2C, I2C block or PEC)"),
+            ErrorKind::NoAcknowledge => {
+                f.write_str(" (is a device registered there, or a NAK/absent fault active?)")
+            }
+            ErrorKind::Unsupported => f.write_str(
+                " (this bus mode cannot do it; SMBus-only buses have no raw I2C, I2C block or PEC)",
+            ),
             _ => Ok(()),
         }
     }
@@ -207,7 +226,9 @@ impl fmt::Display for AddDeviceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadAddress(a) => write!(f, "address {a:#04x} is not a 7-bit I2C address"),
-            Self::Occupied(a) => write!(f, "address {a:#04x} already has a device; remove it first"),
+            Self::Occupied(a) => {
+                write!(f, "address {a:#04x} already has a device; remove it first")
+            }
         }
     }
 }
@@ -232,7 +253,11 @@ pub struct BusStats {
 impl BusStats {
     /// Fraction of `period_s` the bus was busy (e.g. per control period).
     pub fn occupancy(&self, period_s: f64) -> f64 {
-        if period_s > 0.0 { self.busy_s / period_s } else { 0.0 }
+        if period_s > 0.0 {
+            self.busy_s / period_s
+        } else {
+            0.0
+        }
     }
 }
 
@@ -271,7 +296,10 @@ impl Inner {
     fn active(&mut self, address: u8, draw_noise: bool) -> Active {
         let mut a = Active::default();
         let mut spikes = Vec::new();
-        for w in self.plan.active_on_device(self.segment, address, self.now_s) {
+        for w in self
+            .plan
+            .active_on_device(self.segment, address, self.now_s)
+        {
             match w.fault {
                 Fault::Nak => a.nak = true,
                 Fault::BusTimeout => a.timeout = true,
@@ -279,15 +307,24 @@ impl Inner {
                 Fault::AllOnes => a.all_ones = true,
                 Fault::PecError => a.pec_error = true,
                 Fault::DeviceAbsent => a.absent = true,
-                Fault::FanStall { fan } => a.injected.stalled_fans |= 1u16.checked_shl(u32::from(fan)).unwrap_or(0),
-                Fault::NoiseSpikes { amplitude, probability } => spikes.push((amplitude, probability)),
+                Fault::FanStall { fan } => {
+                    a.injected.stalled_fans |= 1u16.checked_shl(u32::from(fan)).unwrap_or(0)
+                }
+                Fault::NoiseSpikes {
+                    amplitude,
+                    probability,
+                } => spikes.push((amplitude, probability)),
                 Fault::MsrUnsupported | Fault::ForcedCounterWrap { .. } => {}
             }
         }
         if draw_noise {
             for (amplitude, probability) in spikes {
                 let hit = self.rng.next_f64() < probability;
-                let sign = if self.rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 };
+                let sign = if self.rng.next_u64() & 1 == 0 {
+                    1.0
+                } else {
+                    -1.0
+                };
                 if hit {
                     a.injected.noise += sign * amplitude;
                 }
@@ -308,7 +345,12 @@ impl Inner {
 
     /// Runs one transfer (messages with repeated STARTs between them) with optional PEC
     /// at the end, applying faults. This is the only place devices are touched.
-    fn transfer(&mut self, address: u8, msgs: &mut [Msg<'_>], with_pec: bool) -> Result<(), BusError> {
+    fn transfer(
+        &mut self,
+        address: u8,
+        msgs: &mut [Msg<'_>],
+        with_pec: bool,
+    ) -> Result<(), BusError> {
         if address > 0x7F {
             return Err(BusError::new(ErrorKind::Other, address));
         }
@@ -372,7 +414,9 @@ impl Inner {
                     if act.stuck {
                         let key = (address, written.clone(), buf.len());
                         match self.stuck.get(&key) {
-                            Some(frozen) if frozen.len() == buf.len() => buf.copy_from_slice(frozen),
+                            Some(frozen) if frozen.len() == buf.len() => {
+                                buf.copy_from_slice(frozen)
+                            }
                             _ => {
                                 self.stuck.insert(key, buf.to_vec());
                             }
@@ -405,7 +449,13 @@ impl Inner {
 
     /// Like `transfer`, but the read message's length is decided by the device's count
     /// byte (SMBus block read): reads up to 1 + 32 bytes, counts only 1 + count.
-    fn block_read(&mut self, address: u8, command: u8, out: &mut [u8], with_pec: bool) -> Result<usize, BusError> {
+    fn block_read(
+        &mut self,
+        address: u8,
+        command: u8,
+        out: &mut [u8],
+        with_pec: bool,
+    ) -> Result<usize, BusError> {
         let mut frame = [0u8; BLOCK_MAX + 1];
         // Peek the count without wire accounting by asking the device; then run the
         // real transfer with exactly the bytes the host clocks.
@@ -418,21 +468,35 @@ impl Inner {
                     } else {
                         let mut c = [0u8; 1];
                         dev.read(&mut c);
-                        if act.all_ones { 0xFF } else { usize::from(c[0]) }
+                        if act.all_ones {
+                            0xFF
+                        } else {
+                            usize::from(c[0])
+                        }
                     }
                 }
                 _ => 0,
             }
         };
         let len = count.clamp(1, BLOCK_MAX) + 1;
-        let rx = frame.get_mut(..len).ok_or(BusError::new(ErrorKind::BadBlockLength, address))?;
-        self.transfer(address, &mut [Msg::Write(&[command]), Msg::Read(rx)], with_pec)?;
+        let rx = frame
+            .get_mut(..len)
+            .ok_or(BusError::new(ErrorKind::BadBlockLength, address))?;
+        self.transfer(
+            address,
+            &mut [Msg::Write(&[command]), Msg::Read(rx)],
+            with_pec,
+        )?;
         let n = usize::from(rx[0]);
         if n == 0 || n > BLOCK_MAX || n > out.len() || n + 1 != len {
             return Err(BusError::new(ErrorKind::BadBlockLength, address));
         }
-        let data = rx.get(1..=n).ok_or(BusError::new(ErrorKind::BadBlockLength, address))?;
-        let dst = out.get_mut(..n).ok_or(BusError::new(ErrorKind::BadBlockLength, address))?;
+        let data = rx
+            .get(1..=n)
+            .ok_or(BusError::new(ErrorKind::BadBlockLength, address))?;
+        let dst = out
+            .get_mut(..n)
+            .ok_or(BusError::new(ErrorKind::BadBlockLength, address))?;
         dst.copy_from_slice(data);
         Ok(n)
     }
@@ -462,7 +526,14 @@ impl fmt::Debug for SimBus {
                 .field("segment", &inner.segment)
                 .field("speed", &inner.speed)
                 .field("mode", &inner.mode)
-                .field("devices", &inner.devices.iter().map(|(a, d)| (*a, d.name())).collect::<Vec<_>>())
+                .field(
+                    "devices",
+                    &inner
+                        .devices
+                        .iter()
+                        .map(|(a, d)| (*a, d.name()))
+                        .collect::<Vec<_>>(),
+                )
                 .finish(),
             Err(_) => f.write_str("SimBus(<in use>)"),
         }
@@ -489,7 +560,9 @@ impl SimBus {
     fn inner(&self) -> Result<std::cell::RefMut<'_, Inner>, BusError> {
         // Devices never call back into the bus, so the cell is never borrowed twice;
         // report a bus fault rather than panic should that ever change.
-        self.0.try_borrow_mut().map_err(|_| BusError::new(ErrorKind::Bus, 0))
+        self.0
+            .try_borrow_mut()
+            .map_err(|_| BusError::new(ErrorKind::Bus, 0))
     }
 
     /// The segment number.
@@ -499,15 +572,24 @@ impl SimBus {
 
     /// The bus clock.
     pub fn speed(&self) -> BusSpeed {
-        self.0.try_borrow().map(|i| i.speed).unwrap_or(BusSpeed::Standard100k)
+        self.0
+            .try_borrow()
+            .map(|i| i.speed)
+            .unwrap_or(BusSpeed::Standard100k)
     }
 
     /// Registers `device` at `address`.
-    pub fn add_device(&self, address: u8, device: Box<dyn SimDevice>) -> Result<(), AddDeviceError> {
+    pub fn add_device(
+        &self,
+        address: u8,
+        device: Box<dyn SimDevice>,
+    ) -> Result<(), AddDeviceError> {
         if address > 0x7F {
             return Err(AddDeviceError::BadAddress(address));
         }
-        let mut inner = self.inner().map_err(|_| AddDeviceError::Occupied(address))?;
+        let mut inner = self
+            .inner()
+            .map_err(|_| AddDeviceError::Occupied(address))?;
         if inner.devices.contains_key(&address) {
             return Err(AddDeviceError::Occupied(address));
         }
@@ -522,12 +604,19 @@ impl SimBus {
 
     /// Addresses with a device, ascending.
     pub fn addresses(&self) -> Vec<u8> {
-        self.0.try_borrow().map(|i| i.devices.keys().copied().collect()).unwrap_or_default()
+        self.0
+            .try_borrow()
+            .map(|i| i.devices.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Runs `f` on the device at `address` if it is a `T` (to set its physical inputs or
     /// read what the host wrote). `None` if there is no such device or it is another type.
-    pub fn with_device<T: SimDevice, R>(&self, address: u8, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+    pub fn with_device<T: SimDevice, R>(
+        &self,
+        address: u8,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Option<R> {
         let mut inner = self.inner().ok()?;
         let dev: &mut dyn SimDevice = inner.devices.get_mut(&address)?.as_mut();
         let any: &mut dyn Any = dev;
@@ -565,23 +654,35 @@ impl SimBus {
 
     /// Whether PEC is on for `address`.
     pub fn pec_enabled(&self, address: u8) -> bool {
-        self.0.try_borrow().map(|i| i.pec_on(address)).unwrap_or(false)
+        self.0
+            .try_borrow()
+            .map(|i| i.pec_on(address))
+            .unwrap_or(false)
     }
 
     /// Wire statistics since creation or the last [`SimBus::take_stats`].
     pub fn stats(&self) -> BusStats {
-        self.0.try_borrow().map(|i| i.stats.clone()).unwrap_or_default()
+        self.0
+            .try_borrow()
+            .map(|i| i.stats.clone())
+            .unwrap_or_default()
     }
 
     /// Returns the statistics and starts counting afresh (call once per control period).
     pub fn take_stats(&self) -> BusStats {
-        self.inner().map(|mut i| std::mem::take(&mut i.stats)).unwrap_or_default()
+        self.inner()
+            .map(|mut i| std::mem::take(&mut i.stats))
+            .unwrap_or_default()
     }
 
     fn smbus_read(&self, address: u8, command: u8, buf: &mut [u8]) -> Result<(), BusError> {
         let mut inner = self.inner()?;
         let with_pec = inner.pec_on(address);
-        inner.transfer(address, &mut [Msg::Write(&[command]), Msg::Read(buf)], with_pec)
+        inner.transfer(
+            address,
+            &mut [Msg::Write(&[command]), Msg::Read(buf)],
+            with_pec,
+        )
     }
 
     fn smbus_write(&self, address: u8, bytes: &[u8]) -> Result<(), BusError> {
@@ -597,7 +698,10 @@ impl smbus::ErrorType for SimBus {
 
 impl smbus::Smbus for SimBus {
     fn capabilities(&self) -> Capabilities {
-        self.0.try_borrow().map(|i| i.mode.capabilities()).unwrap_or(Capabilities::empty())
+        self.0
+            .try_borrow()
+            .map(|i| i.mode.capabilities())
+            .unwrap_or(Capabilities::empty())
     }
 
     fn read_byte_data(&mut self, address: u8, command: u8) -> Result<u8, BusError> {
@@ -622,15 +726,26 @@ impl smbus::Smbus for SimBus {
         self.smbus_write(address, &[command, lo, hi])
     }
 
-    fn read_block_data(&mut self, address: u8, command: u8, buf: &mut [u8]) -> Result<usize, BusError> {
+    fn read_block_data(
+        &mut self,
+        address: u8,
+        command: u8,
+        buf: &mut [u8],
+    ) -> Result<usize, BusError> {
         let mut inner = self.inner()?;
         inner.require(Capabilities::READ_BLOCK_DATA, address)?;
         let with_pec = inner.pec_on(address);
         inner.block_read(address, command, buf, with_pec)
     }
 
-    fn read_i2c_block_data(&mut self, address: u8, command: u8, buf: &mut [u8]) -> Result<(), BusError> {
-        self.inner()?.require(Capabilities::READ_I2C_BLOCK, address)?;
+    fn read_i2c_block_data(
+        &mut self,
+        address: u8,
+        command: u8,
+        buf: &mut [u8],
+    ) -> Result<(), BusError> {
+        self.inner()?
+            .require(Capabilities::READ_I2C_BLOCK, address)?;
         if buf.is_empty() || buf.len() > BLOCK_MAX {
             return Err(BusError::new(ErrorKind::BadBlockLength, address));
         }
@@ -675,7 +790,11 @@ impl i2c::ErrorType for SimBus {
 }
 
 impl i2c::I2c<SevenBitAddress> for SimBus {
-    fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), BusError> {
+    fn transaction(
+        &mut self,
+        address: u8,
+        operations: &mut [Operation<'_>],
+    ) -> Result<(), BusError> {
         let mut inner = self.inner()?;
         inner.require(Capabilities::I2C, address)?;
         // embedded-hal: adjacent operations of the same kind form one message (no
@@ -718,7 +837,10 @@ impl i2c::I2c<SevenBitAddress> for SimBus {
                 Operation::Write(_) => prev_write = Some(true),
             }
         }
-        let mut read_bufs: Vec<Vec<u8>> = read_lens.iter().map(|l| vec![0u8; l.iter().sum()]).collect();
+        let mut read_bufs: Vec<Vec<u8>> = read_lens
+            .iter()
+            .map(|l| vec![0u8; l.iter().sum()])
+            .collect();
         {
             let mut wi = write_bufs.iter();
             let mut ri = read_bufs.iter_mut();
@@ -775,7 +897,11 @@ pub trait ByteRegisters {
 }
 
 /// Shared pointer logic for [`ByteRegisters`] chips: returns the new pointer.
-pub(crate) fn byte_regs_write<C: ByteRegisters>(chip: &mut C, pointer: &mut u8, bytes: &[u8]) -> Result<(), DeviceNak> {
+pub(crate) fn byte_regs_write<C: ByteRegisters>(
+    chip: &mut C,
+    pointer: &mut u8,
+    bytes: &[u8],
+) -> Result<(), DeviceNak> {
     let Some((&first, data)) = bytes.split_first() else {
         return Ok(()); // an empty write (quick command) changes nothing
     };
@@ -814,7 +940,11 @@ mod tests {
     }
     impl ByteRegisters for Ram {
         fn read_register(&mut self, reg: u8) -> u8 {
-            if reg == 0xF0 { self.noise as i8 as u8 } else { self.regs[usize::from(reg)] }
+            if reg == 0xF0 {
+                self.noise as i8 as u8
+            } else {
+                self.regs[usize::from(reg)]
+            }
         }
         fn write_register(&mut self, reg: u8, value: u8) -> Result<(), DeviceNak> {
             if reg == 0xFF {
@@ -855,7 +985,11 @@ mod tests {
         for (i, c) in b"HELLO".iter().enumerate() {
             regs[0x41 + i] = *c;
         }
-        Box::new(Ram { regs, ptr: 0, noise: 0.0 })
+        Box::new(Ram {
+            regs,
+            ptr: 0,
+            noise: 0.0,
+        })
     }
     fn bus(mode: BusMode) -> SimBus {
         let b = SimBus::new(0, BusSpeed::Standard100k, mode);
@@ -869,7 +1003,10 @@ mod tests {
         let e = b.read_byte_data(0x21, 0).unwrap_err();
         assert_eq!(smbus::Error::kind(&e), ErrorKind::NoAcknowledge);
         let e = b.write(0x21, &[0]).unwrap_err();
-        assert_eq!(i2c::Error::kind(&e), i2c::ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
+        assert_eq!(
+            i2c::Error::kind(&e),
+            i2c::ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address)
+        );
     }
 
     #[test]
@@ -880,7 +1017,10 @@ mod tests {
         assert_eq!(b.read_byte_data(0x20, 0x10).unwrap(), 0xEF);
         assert_eq!(b.read_byte_data(0x20, 0x11).unwrap(), 0xBE);
         // A NAKed register write reports NoAcknowledge.
-        assert_eq!(b.write_byte_data(0x20, 0xFF, 1).unwrap_err().kind(), ErrorKind::NoAcknowledge);
+        assert_eq!(
+            b.write_byte_data(0x20, 0xFF, 1).unwrap_err().kind(),
+            ErrorKind::NoAcknowledge
+        );
     }
 
     #[test]
@@ -894,8 +1034,15 @@ mod tests {
         b.write(0x20, &[0x50, 9, 8]).unwrap();
         let mut r1 = [0u8; 1];
         let mut r2 = [0u8; 1];
-        b.transaction(0x20, &mut [Operation::Write(&[0x50]), Operation::Read(&mut r1), Operation::Read(&mut r2)])
-            .unwrap();
+        b.transaction(
+            0x20,
+            &mut [
+                Operation::Write(&[0x50]),
+                Operation::Read(&mut r1),
+                Operation::Read(&mut r2),
+            ],
+        )
+        .unwrap();
         assert_eq!((r1[0], r2[0]), (9, 8), "adjacent reads are one message");
     }
 
@@ -904,9 +1051,18 @@ mod tests {
         let mut b = bus(BusMode::SmbusOnly);
         assert_eq!(b.capabilities(), Capabilities::PIIX4);
         let mut buf = [0u8; 4];
-        assert_eq!(b.write_read(0x20, &[0], &mut buf).unwrap_err().kind, ErrorKind::Unsupported);
-        assert_eq!(b.read_i2c_block_data(0x20, 0, &mut buf).unwrap_err().kind(), ErrorKind::Unsupported);
-        assert_eq!(b.set_pec(0x20, true).unwrap_err().kind(), ErrorKind::Unsupported);
+        assert_eq!(
+            b.write_read(0x20, &[0], &mut buf).unwrap_err().kind,
+            ErrorKind::Unsupported
+        );
+        assert_eq!(
+            b.read_i2c_block_data(0x20, 0, &mut buf).unwrap_err().kind(),
+            ErrorKind::Unsupported
+        );
+        assert_eq!(
+            b.set_pec(0x20, true).unwrap_err().kind(),
+            ErrorKind::Unsupported
+        );
         // SMBus block read works.
         let mut blk = [0u8; 32];
         assert_eq!(b.read_block_data(0x20, 0x40, &mut blk).unwrap(), 5);
@@ -938,12 +1094,27 @@ mod tests {
         let bits_with_pec = b.take_stats().bits;
         assert_eq!(bits_with_pec, 1 + 9 + 9 + 1 + 9 + 9 + 9 + 1);
         let mut plan = FaultPlan::new(10.0).unwrap();
-        plan.add(FaultTarget::Device { segment: 0, address: 0x20 }, 1.0, 2.0, Fault::PecError).unwrap();
+        plan.add(
+            FaultTarget::Device {
+                segment: 0,
+                address: 0x20,
+            },
+            1.0,
+            2.0,
+            Fault::PecError,
+        )
+        .unwrap();
         b.set_fault_plan(plan);
         b.set_time_s(1.5);
-        assert_eq!(b.read_byte_data(0x20, 0x07).unwrap_err().kind(), ErrorKind::PecMismatch);
+        assert_eq!(
+            b.read_byte_data(0x20, 0x07).unwrap_err().kind(),
+            ErrorKind::PecMismatch
+        );
         // A write with a corrupted PEC is NAKed and not applied.
-        assert_eq!(b.write_byte_data(0x20, 0x07, 0x99).unwrap_err().kind(), ErrorKind::NoAcknowledge);
+        assert_eq!(
+            b.write_byte_data(0x20, 0x07, 0x99).unwrap_err().kind(),
+            ErrorKind::NoAcknowledge
+        );
         b.set_time_s(2.0);
         assert_eq!(b.read_byte_data(0x20, 0x07).unwrap(), 0x07);
         // PEC needs the device's support; the PEC byte matches the CRC-8 of the wire.
@@ -954,36 +1125,72 @@ mod tests {
     #[test]
     fn faults_are_seen_as_the_driver_would_see_them() {
         let mut b = bus(BusMode::I2c);
-        let t = FaultTarget::Device { segment: 0, address: 0x20 };
+        let t = FaultTarget::Device {
+            segment: 0,
+            address: 0x20,
+        };
         let mut plan = FaultPlan::new(100.0).unwrap().with_seed(3);
         plan.add(t, 1.0, 2.0, Fault::Nak).unwrap();
         plan.add(t, 2.0, 3.0, Fault::BusTimeout).unwrap();
         plan.add(t, 3.0, 4.0, Fault::AllOnes).unwrap();
         plan.add(t, 4.0, 5.0, Fault::DeviceAbsent).unwrap();
         plan.add(t, 5.0, 6.0, Fault::StuckValue).unwrap();
-        plan.add(t, 6.0, 7.0, Fault::NoiseSpikes { amplitude: 10.0, probability: 1.0 }).unwrap();
+        plan.add(
+            t,
+            6.0,
+            7.0,
+            Fault::NoiseSpikes {
+                amplitude: 10.0,
+                probability: 1.0,
+            },
+        )
+        .unwrap();
         b.set_fault_plan(plan);
         b.set_time_s(1.0);
         let e = b.read_byte_data(0x20, 1).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NoAcknowledge);
-        assert_eq!(i2c::Error::kind(&e), i2c::ErrorKind::NoAcknowledge(NoAcknowledgeSource::Data));
+        assert_eq!(
+            i2c::Error::kind(&e),
+            i2c::ErrorKind::NoAcknowledge(NoAcknowledgeSource::Data)
+        );
         b.set_time_s(2.0);
         b.take_stats();
-        assert_eq!(b.read_byte_data(0x20, 1).unwrap_err().kind(), ErrorKind::Timeout);
-        assert!(b.stats().busy_s >= SMBUS_TIMEOUT_S, "a timeout holds the bus");
+        assert_eq!(
+            b.read_byte_data(0x20, 1).unwrap_err().kind(),
+            ErrorKind::Timeout
+        );
+        assert!(
+            b.stats().busy_s >= SMBUS_TIMEOUT_S,
+            "a timeout holds the bus"
+        );
         b.set_time_s(3.0);
         assert_eq!(b.read_word_data(0x20, 1).unwrap(), 0xFFFF);
         b.set_time_s(4.0);
         let e = b.read_byte_data(0x20, 1).unwrap_err();
-        assert_eq!(i2c::Error::kind(&e), i2c::ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
+        assert_eq!(
+            i2c::Error::kind(&e),
+            i2c::ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address)
+        );
         b.set_time_s(5.0);
         assert_eq!(b.read_byte_data(0x20, 0x60).unwrap(), 0x60);
         b.write_byte_data(0x20, 0x60, 0x11).unwrap();
-        assert_eq!(b.read_byte_data(0x20, 0x60).unwrap(), 0x60, "stuck at the first value read");
+        assert_eq!(
+            b.read_byte_data(0x20, 0x60).unwrap(),
+            0x60,
+            "stuck at the first value read"
+        );
         b.set_time_s(6.0);
-        assert_eq!(b.read_byte_data(0x20, 0x60).unwrap(), 0x11, "unstuck after the window");
+        assert_eq!(
+            b.read_byte_data(0x20, 0x60).unwrap(),
+            0x11,
+            "unstuck after the window"
+        );
         let spike = b.read_byte_data(0x20, 0xF0).unwrap() as i8;
-        assert_eq!(spike.abs(), 10, "probability 1 ⇒ every transfer spikes by ±amplitude");
+        assert_eq!(
+            spike.abs(),
+            10,
+            "probability 1 ⇒ every transfer spikes by ±amplitude"
+        );
         b.set_time_s(7.0);
         assert_eq!(b.read_byte_data(0x20, 0xF0).unwrap(), 0);
     }
@@ -992,11 +1199,18 @@ mod tests {
     fn devices_can_be_reached_for_their_physical_inputs_and_clones_share_the_bus() {
         let b = bus(BusMode::I2c);
         let mut c = b.clone();
-        b.with_device::<Ram, _>(0x20, |r| r.regs[0x10] = 0x77).unwrap();
+        b.with_device::<Ram, _>(0x20, |r| r.regs[0x10] = 0x77)
+            .unwrap();
         assert_eq!(c.read_byte_data(0x20, 0x10).unwrap(), 0x77);
         assert!(b.with_device::<Ram, _>(0x21, |_| ()).is_none());
-        assert_eq!(b.add_device(0x20, ram()).unwrap_err(), AddDeviceError::Occupied(0x20));
-        assert_eq!(b.add_device(0x80, ram()).unwrap_err(), AddDeviceError::BadAddress(0x80));
+        assert_eq!(
+            b.add_device(0x20, ram()).unwrap_err(),
+            AddDeviceError::Occupied(0x20)
+        );
+        assert_eq!(
+            b.add_device(0x80, ram()).unwrap_err(),
+            AddDeviceError::BadAddress(0x80)
+        );
         assert_eq!(b.addresses(), vec![0x20]);
         assert!(format!("{b:?}").contains("ram"));
     }

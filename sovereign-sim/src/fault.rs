@@ -65,9 +65,9 @@ pub enum Fault {
         counts_before_wrap: u32,
     },
     /// Occasional spikes on the device's physical reading: on each transfer, with
-    /// `probability`, the reading is offset by ±`amplitude` (°C for temperature sensors,
-    /// RPM for tachometers, a fraction of the value for VRM telemetry). Drawn from the
-    /// plan's seeded generator, so a run is reproducible.
+    /// `probability`, the reading is offset by ±`amplitude` (°C for temperature sensors
+    /// and a VRM's temperature, RPM for tachometers). Drawn from the plan's seeded
+    /// generator, so a run is reproducible.
     NoiseSpikes {
         /// Size of a spike, in the device's physical unit.
         amplitude: f64,
@@ -139,13 +139,20 @@ impl fmt::Display for FaultError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadRunLength(r) => {
-                write!(f, "run length {r} s is not a positive finite number of seconds; give the scenario's duration")
+                write!(
+                    f,
+                    "run length {r} s is not a positive finite number of seconds; give the scenario's duration"
+                )
             }
             Self::EmptyWindow { start_s, end_s } => write!(
                 f,
                 "fault window [{start_s} s, {end_s} s) is empty or not finite; the start must be before the end"
             ),
-            Self::OutsideRun { start_s, end_s, run_s } => write!(
+            Self::OutsideRun {
+                start_s,
+                end_s,
+                run_s,
+            } => write!(
                 f,
                 "fault window [{start_s} s, {end_s} s) lies outside the run [0 s, {run_s} s]; move it inside the run or lengthen the run"
             ),
@@ -174,12 +181,20 @@ impl FaultPlan {
         if !(run_s.is_finite() && run_s > 0.0) {
             return Err(FaultError::BadRunLength(run_s));
         }
-        Ok(Self { run_s, seed: 0, windows: Vec::new() })
+        Ok(Self {
+            run_s,
+            seed: 0,
+            windows: Vec::new(),
+        })
     }
 
     /// A plan without faults that accepts any time (for setups without a run length).
     pub fn none() -> Self {
-        Self { run_s: f64::MAX, seed: 0, windows: Vec::new() }
+        Self {
+            run_s: f64::MAX,
+            seed: 0,
+            windows: Vec::new(),
+        }
     }
 
     /// Sets the seed of the noise-spike generator.
@@ -200,12 +215,22 @@ impl FaultPlan {
 
     /// Adds a window; rejects empty windows, windows outside the run, faults that cannot
     /// apply to the target and out-of-range parameters.
-    pub fn add(&mut self, target: FaultTarget, start_s: f64, end_s: f64, fault: Fault) -> Result<&mut Self, FaultError> {
+    pub fn add(
+        &mut self,
+        target: FaultTarget,
+        start_s: f64,
+        end_s: f64,
+        fault: Fault,
+    ) -> Result<&mut Self, FaultError> {
         if !(start_s.is_finite() && end_s.is_finite()) || start_s >= end_s {
             return Err(FaultError::EmptyWindow { start_s, end_s });
         }
         if start_s < 0.0 || end_s > self.run_s {
-            return Err(FaultError::OutsideRun { start_s, end_s, run_s: self.run_s });
+            return Err(FaultError::OutsideRun {
+                start_s,
+                end_s,
+                run_s: self.run_s,
+            });
         }
         let msr_target = matches!(target, FaultTarget::Msr { .. });
         if msr_target != fault.applies_to_msr() {
@@ -217,12 +242,19 @@ impl FaultPlan {
             return Err(FaultError::BadParameter("I2C address above 0x7F"));
         }
         match fault {
-            Fault::NoiseSpikes { amplitude, probability } => {
+            Fault::NoiseSpikes {
+                amplitude,
+                probability,
+            } => {
                 if !(0.0..=1.0).contains(&probability) {
-                    return Err(FaultError::BadParameter("noise spike probability must be within 0..=1"));
+                    return Err(FaultError::BadParameter(
+                        "noise spike probability must be within 0..=1",
+                    ));
                 }
                 if !(amplitude.is_finite() && amplitude >= 0.0) {
-                    return Err(FaultError::BadParameter("noise spike amplitude must be finite and >= 0"));
+                    return Err(FaultError::BadParameter(
+                        "noise spike amplitude must be finite and >= 0",
+                    ));
                 }
             }
             Fault::FanStall { fan } if fan > 15 => {
@@ -230,7 +262,12 @@ impl FaultPlan {
             }
             _ => {}
         }
-        self.windows.push(FaultWindow { target, start_s, end_s, fault });
+        self.windows.push(FaultWindow {
+            target,
+            start_s,
+            end_s,
+            fault,
+        });
         Ok(self)
     }
 
@@ -240,7 +277,12 @@ impl FaultPlan {
     }
 
     /// Faults active on a device at time `t_s`.
-    pub fn active_on_device(&self, segment: u8, address: u8, t_s: f64) -> impl Iterator<Item = &FaultWindow> + '_ {
+    pub fn active_on_device(
+        &self,
+        segment: u8,
+        address: u8,
+        t_s: f64,
+    ) -> impl Iterator<Item = &FaultWindow> + '_ {
         self.windows.iter().filter(move |w| {
             w.target == FaultTarget::Device { segment, address } && w.active_at(t_s)
         })
@@ -286,13 +328,22 @@ impl SplitMix64 {
 mod tests {
     use super::*;
 
-    const DEV: FaultTarget = FaultTarget::Device { segment: 0, address: 0x50 };
+    const DEV: FaultTarget = FaultTarget::Device {
+        segment: 0,
+        address: 0x50,
+    };
 
     #[test]
     fn window_with_start_after_end_is_rejected_with_a_clear_error() {
         let mut plan = FaultPlan::new(100.0).unwrap();
         let err = plan.add(DEV, 10.0, 10.0, Fault::Nak).unwrap_err();
-        assert_eq!(err, FaultError::EmptyWindow { start_s: 10.0, end_s: 10.0 });
+        assert_eq!(
+            err,
+            FaultError::EmptyWindow {
+                start_s: 10.0,
+                end_s: 10.0
+            }
+        );
         assert!(err.to_string().contains("start must be before the end"));
         assert!(plan.add(DEV, 20.0, 10.0, Fault::Nak).is_err());
         assert!(plan.windows().is_empty());
@@ -311,9 +362,15 @@ mod tests {
     #[test]
     fn msr_faults_need_msr_targets_and_bus_faults_device_targets() {
         let mut plan = FaultPlan::new(10.0).unwrap();
-        assert!(matches!(plan.add(DEV, 0.0, 1.0, Fault::MsrUnsupported), Err(FaultError::WrongTarget { .. })));
+        assert!(matches!(
+            plan.add(DEV, 0.0, 1.0, Fault::MsrUnsupported),
+            Err(FaultError::WrongTarget { .. })
+        ));
         let msr = FaultTarget::Msr { msr: 0xC001_029B };
-        assert!(matches!(plan.add(msr, 0.0, 1.0, Fault::Nak), Err(FaultError::WrongTarget { .. })));
+        assert!(matches!(
+            plan.add(msr, 0.0, 1.0, Fault::Nak),
+            Err(FaultError::WrongTarget { .. })
+        ));
         assert!(plan.add(msr, 0.0, 1.0, Fault::MsrUnsupported).is_ok());
     }
 
@@ -322,8 +379,14 @@ mod tests {
         assert!(FaultPlan::new(0.0).is_err());
         assert!(FaultPlan::new(f64::NAN).is_err());
         let mut plan = FaultPlan::new(10.0).unwrap();
-        let spike = Fault::NoiseSpikes { amplitude: 5.0, probability: 1.5 };
-        assert!(matches!(plan.add(DEV, 0.0, 1.0, spike), Err(FaultError::BadParameter(_))));
+        let spike = Fault::NoiseSpikes {
+            amplitude: 5.0,
+            probability: 1.5,
+        };
+        assert!(matches!(
+            plan.add(DEV, 0.0, 1.0, spike),
+            Err(FaultError::BadParameter(_))
+        ));
     }
 
     #[test]
@@ -334,7 +397,11 @@ mod tests {
         assert_eq!(plan.active_on_device(0, 0x50, 2.0).count(), 1);
         assert_eq!(plan.active_on_device(0, 0x50, 3.99).count(), 1);
         assert_eq!(plan.active_on_device(0, 0x50, 4.0).count(), 0);
-        assert_eq!(plan.active_on_device(1, 0x50, 3.0).count(), 0, "other segment");
+        assert_eq!(
+            plan.active_on_device(1, 0x50, 3.0).count(),
+            0,
+            "other segment"
+        );
     }
 
     #[test]
