@@ -15,7 +15,8 @@
 //! fan status 0x24 (bit 7 watchdog fired, bit 2 drive fail, bit 0 stall), fan stall
 //! status 0x25 (bit n per fan), spin-up status 0x26, watchdog period 4 s. While enabled,
 //! the watchdog must be serviced by a write to a fan drive register within its period;
-//! when it expires every drive goes to 0xFF (100 %) and status bit 7 is set.
+//! when it expires every drive goes to 0xFF (100 %) and status bit 7 is set (cleared by
+//! reading the status register). Stall and drive-fail bits follow the fans' state.
 
 use sovereign_hal::units::Duty;
 
@@ -58,6 +59,7 @@ pub struct Emc2305 {
     last_service_s: f64,
     watchdog_period_s: f64,
     watchdog_fired: bool,
+    watch_status: bool,
 }
 
 impl Default for Emc2305 {
@@ -83,6 +85,7 @@ impl Emc2305 {
             last_service_s: 0.0,
             watchdog_period_s: WATCHDOG_PERIOD_S,
             watchdog_fired: false,
+            watch_status: false,
         }
     }
 
@@ -189,8 +192,10 @@ impl ByteRegisters for Emc2305 {
                 if fail != 0 {
                     s |= STATUS_DRIVE_FAIL;
                 }
-                if self.watchdog_fired {
+                if self.watch_status {
                     s |= STATUS_WATCH;
+                    // WATCH is cleared by reading the status register.
+                    self.watch_status = false;
                 }
                 s
             }
@@ -248,6 +253,7 @@ impl SimDevice for Emc2305 {
         if enabled && !self.watchdog_fired && now_s - self.last_service_s >= self.watchdog_period_s
         {
             self.watchdog_fired = true;
+            self.watch_status = true;
             for fan in 0..FANS {
                 self.regs[0x30 + 0x10 * fan] = 0xFF;
             }

@@ -11,6 +11,10 @@
 //! and a stalled fan reads 0xFFE0. The duty read-back follows the target at once (the
 //! chip's rate-of-change ramp and RPM mode are not modelled). Tach inputs 7..12 (PWM pins
 //! used as tach inputs) are not modelled; they read 0xFFE0.
+//!
+//! I2C watchdog (global configuration 0x00 bits 2:1: off / 5 s / 10 s / 30 s; bit 0 =
+//! expired; MAX31790 datasheet as restated by the `sovereign-hal` driver): any transfer
+//! to the chip restarts it; when it expires every channel is driven at 100 %.
 
 use sovereign_hal::units::Duty;
 
@@ -19,7 +23,9 @@ use crate::bus::{ByteRegisters, DeviceNak, Injected, SimDevice, byte_regs_read, 
 /// Number of PWM channels.
 pub const CHANNELS: usize = 6;
 
+const REG_GLOBAL_CONFIG: u8 = 0x00;
 const REG_FAULT_STATUS_2: u8 = 0x10;
+const GLOBAL_WATCHDOG_EXPIRED: u8 = 1 << 0;
 const REG_FAULT_STATUS_1: u8 = 0x11;
 
 /// Speed-range multipliers by dynamics bits 7:5 (HARDWARE.md §3b).
@@ -35,6 +41,8 @@ pub struct Max31790 {
     rpm: [f64; CHANNELS],
     forced_stall: u16,
     noise_rpm: f64,
+    now_s: f64,
+    last_traffic_s: f64,
 }
 
 impl Default for Max31790 {
@@ -59,6 +67,8 @@ impl Max31790 {
             rpm: [0.0; CHANNELS],
             forced_stall: 0,
             noise_rpm: 0.0,
+            now_s: 0.0,
+            last_traffic_s: 0.0,
         }
     }
 
@@ -80,6 +90,20 @@ impl Max31790 {
     /// The target duty of channel `ch` as a [`Duty`].
     pub fn duty(&self, ch: usize) -> Duty {
         Duty::from_per_mille_clamped((u32::from(self.duty_9bit(ch)) * 1000 + 255) / 511)
+    }
+
+    /// Whether the I2C watchdog has expired (fans driven at 100 %).
+    pub fn watchdog_expired(&self) -> bool {
+        self.regs[usize::from(REG_GLOBAL_CONFIG)] & GLOBAL_WATCHDOG_EXPIRED != 0
+    }
+
+    fn watchdog_period_s(&self) -> Option<f64> {
+        match (self.regs[usize::from(REG_GLOBAL_CONFIG)] >> 1) & 0x3 {
+            0 => None,
+            1 => Some(5.0),
+            2 => Some(10.0),
+            _ => Some(30.0),
+        }
     }
 
     fn speed_range(&self, ch: usize) -> u32 {
@@ -138,6 +162,11 @@ impl ByteRegisters for Max31790 {
 
     fn write_register(&mut self, reg: u8, value: u8) -> Result<(), DeviceNak> {
         match reg {
+            REG_GLOBAL_CONFIG => {
+                // Bit 0 (watchdog expired) is status: writing it has no effect.
+                let keep = self.regs[0] & GLOBAL_WATCHDOG_EXPIRED;
+                self.regs[0] = (value & !GLOBAL_WATCHDOG_EXPIRED) | keep;
+            }
             REG_FAULT_STATUS_2 | REG_FAULT_STATUS_1 | 0x18..=0x3B => {}
             _ => self.regs[usize::from(reg)] = value,
         }
@@ -151,6 +180,7 @@ impl SimDevice for Max31790 {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), DeviceNak> {
+        self.last_traffic_s = self.now_s;
         let mut p = self.pointer;
         let r = byte_regs_write(self, &mut p, bytes);
         self.pointer = p;
@@ -158,9 +188,24 @@ impl SimDevice for Max31790 {
     }
 
     fn read(&mut self, buf: &mut [u8]) {
+        self.last_traffic_s = self.now_s;
         let mut p = self.pointer;
         byte_regs_read(self, &mut p, buf);
         self.pointer = p;
+    }
+
+    fn advance_to(&mut self, now_s: f64) {
+        self.now_s = now_s;
+        if let Some(period) = self.watchdog_period_s()
+            && !self.watchdog_expired()
+            && now_s - self.last_traffic_s >= period
+        {
+            self.regs[usize::from(REG_GLOBAL_CONFIG)] |= GLOBAL_WATCHDOG_EXPIRED;
+            for ch in 0..CHANNELS {
+                self.regs[0x40 + 2 * ch] = 0xFF;
+                self.regs[0x41 + 2 * ch] = 0x80;
+            }
+        }
     }
 
     fn inject(&mut self, injected: &Injected) {
@@ -219,6 +264,21 @@ mod tests {
         assert_eq!(read >> 8, 128, "read = duty word >> 8");
         let duty = bus.with_device::<Max31790, _>(0x20, |c| c.duty(0)).unwrap();
         assert_eq!(duty.per_mille(), 503, "257/511");
+    }
+
+    #[test]
+    fn watchdog_drives_every_channel_to_full_without_traffic() {
+        let mut bus = bus();
+        bus.write_byte_data(0x20, REG_GLOBAL_CONFIG, 1 << 1)
+            .unwrap(); // 5 s
+        bus.set_time_s(4.0);
+        bus.read_byte_data(0x20, REG_FAULT_STATUS_1).unwrap(); // traffic at 4 s
+        bus.set_time_s(8.9);
+        assert_eq!(bus.read_byte_data(0x20, REG_GLOBAL_CONFIG).unwrap() & 1, 0);
+        bus.set_time_s(13.9);
+        assert_eq!(bus.read_byte_data(0x20, REG_GLOBAL_CONFIG).unwrap() & 1, 1);
+        let duty = bus.with_device::<Max31790, _>(0x20, |c| c.duty(5)).unwrap();
+        assert_eq!(duty.per_mille(), 1000);
     }
 
     #[test]

@@ -61,3 +61,6 @@ mod tests {
         assert_eq!(quantize(f64::NAN, 0.25, -1024, 1023), 0);
     }
 }
+
+#[cfg(test)]
+mod driver_tests;
