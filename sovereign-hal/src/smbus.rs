@@ -156,8 +156,18 @@ impl Capabilities {
     /// What AMD's FCH SMBus controller (`i2c-piix4`) offers: 0x037F0000, SMBus only,
     /// no PEC, no I2C block (HARDWARE.md §10).
     pub const PIIX4: Self = Self::from_bits_truncate(0x037F_0000);
-    /// Everything SMBus offers through a raw-I2C controller ([`I2cSmbus`]).
-    pub const FULL_SMBUS_OVER_I2C: Self = Self::from_bits_truncate(0x0FFF_0009);
+    /// What [`I2cSmbus`] performs over a raw-I2C controller: byte, word and block reads,
+    /// byte and word writes, send/receive byte, I2C block reads, PEC. (No raw-I2C path is
+    /// offered through [`Smbus`], so [`Capabilities::I2C`] is not set.)
+    pub const FULL_SMBUS_OVER_I2C: Self = Self::PEC
+        .union(Self::READ_BYTE)
+        .union(Self::WRITE_BYTE)
+        .union(Self::READ_BYTE_DATA)
+        .union(Self::WRITE_BYTE_DATA)
+        .union(Self::READ_WORD_DATA)
+        .union(Self::WRITE_WORD_DATA)
+        .union(Self::READ_BLOCK_DATA)
+        .union(Self::READ_I2C_BLOCK);
 }
 
 #[cfg(feature = "defmt")]

@@ -34,6 +34,10 @@ pub enum Error<E> {
     /// The caller asked for something out of range (a channel the chip does not have, a
     /// limit outside the chip's range).
     InvalidArgument,
+    /// The chip is in a mode this driver cannot serve on this bus; the text says what to
+    /// do instead (e.g. "SPD5118 hub in 16-bit addressing mode: read it through the
+    /// kernel's spd5118 hwmon device").
+    Unsupported(&'static str),
 }
 
 /// What kind of driver error, for callers to branch on.
@@ -49,6 +53,8 @@ pub enum ErrorKind {
     WrongDevice,
     /// A caller argument was out of range.
     InvalidArgument,
+    /// The chip's mode cannot be served by this driver on this bus.
+    Unsupported,
 }
 
 impl<E: smbus::Error> Error<E> {
@@ -59,6 +65,7 @@ impl<E: smbus::Error> Error<E> {
             Self::Decode(d) => ErrorKind::Decode(*d),
             Self::WrongDevice => ErrorKind::WrongDevice,
             Self::InvalidArgument => ErrorKind::InvalidArgument,
+            Self::Unsupported(_) => ErrorKind::Unsupported,
         }
     }
 }
@@ -76,6 +83,7 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             Self::Decode(d) => write!(f, "cannot decode register value: {d}"),
             Self::WrongDevice => f.write_str("identification registers do not match this chip"),
             Self::InvalidArgument => f.write_str("argument out of range for this chip"),
+            Self::Unsupported(why) => f.write_str(why),
         }
     }
 }

@@ -32,15 +32,18 @@
 //! address it then: an SMBus-emulated 16-bit read starts with START instead of repeated
 //! START and the hub resets its address pointer (HARDWARE.md §2), and the [`Smbus`]
 //! trait has no two-byte register address. The first access of a session reads MR11 and
-//! refuses such a hub with `Error::Decode(DecodeError::UnsupportedFormat)`; the mode is
+//! refuses such a hub with `Error::Unsupported`; the mode is
 //! never changed (some BIOSes enter setup on the next reboot if it is). What to do: read
 //! the temperature through the kernel's `spd5118` hwmon device, which handles 16-bit mode
 //! on adapters with raw I2C, or have the BIOS leave the hub in 8-bit mode.
 
 use crate::chips::Error;
-use crate::decode::DecodeError;
 use crate::smbus::{Capabilities, Smbus};
 use crate::units::MilliCelsius;
+
+/// What [`Error::Unsupported`] says for a hub in 16-bit addressing mode.
+const SIXTEEN_BIT_MODE: &str = "SPD5118 hub is in 16-bit register addressing mode (MR11 bit 3), \
+which SMBus transfers cannot address: read it through the kernel's spd5118 hwmon device instead";
 
 /// The SMBus addresses of SPD5118 hubs, one per DIMM slot (HARDWARE.md §2).
 pub const ADDRESSES: core::ops::RangeInclusive<u8> = 0x50..=0x57;
@@ -301,7 +304,7 @@ impl<B: Smbus> Spd5118<B> {
 
     /// Checks once per session that the volatile registers can be read over SMBus.
     ///
-    /// - 16-bit addressing ⇒ `Error::Decode(DecodeError::UnsupportedFormat)`: on a bus
+    /// - 16-bit addressing ⇒ `Error::Unsupported`: on a bus
     ///   without [`Capabilities::I2C`] SMBus cannot address the hub at all, and on one
     ///   with it the [`Smbus`] trait still has no two-byte register address; read it
     ///   through the kernel's `spd5118` hwmon device instead (module docs).
@@ -314,7 +317,7 @@ impl<B: Smbus> Spd5118<B> {
         }
         let mode = self.read_legacy_mode()?;
         if mode.addressing == AddressingMode::SixteenBit {
-            return Err(Error::Decode(DecodeError::UnsupportedFormat));
+            return Err(Error::Unsupported(SIXTEEN_BIT_MODE));
         }
         if mode.page != 0 && self.read_pair(reg::TYPE)?.swap_bytes() != DEVICE_TYPE {
             return Err(Error::WrongDevice);
@@ -689,10 +692,7 @@ mod tests {
         let mut i2c = Mock::new(&[rd(0x50, 0x0B, &[0x08])]);
         let mut hub = Spd5118::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), 0x50).unwrap();
         let e = hub.read_temperature().unwrap_err();
-        assert_eq!(
-            e.kind(),
-            ChipErrorKind::Decode(DecodeError::UnsupportedFormat)
-        );
+        assert_eq!(e.kind(), ChipErrorKind::Unsupported);
         i2c.done();
     }
 
@@ -808,16 +808,10 @@ mod tests {
         let mut hub = Spd5118::new(ReadOnly::new(piix4_hub(0x08)), 0x50).unwrap();
         for _ in 0..2 {
             let e = hub.read_temperature().unwrap_err();
-            assert_eq!(
-                e.kind(),
-                ChipErrorKind::Decode(DecodeError::UnsupportedFormat)
-            );
+            assert_eq!(e.kind(), ChipErrorKind::Unsupported);
         }
         let e = hub.read_status().unwrap_err();
-        assert_eq!(
-            e.kind(),
-            ChipErrorKind::Decode(DecodeError::UnsupportedFormat)
-        );
+        assert_eq!(e.kind(), ChipErrorKind::Unsupported);
     }
 
     #[test]
