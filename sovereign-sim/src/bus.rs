@@ -24,7 +24,7 @@
 //! ## Modes
 //!
 //! [`BusMode::I2c`] offers raw I2C plus every SMBus transfer with PEC
-//! ([`Capabilities::FULL_SMBUS_OVER_I2C`]); [`BusMode::SmbusOnly`] behaves like AMD's
+//! ([`Capabilities::FULL_SMBUS_OVER_I2C`] and [`Capabilities::I2C`]); [`BusMode::SmbusOnly`] behaves like AMD's
 //! `i2c-piix4` ([`Capabilities::PIIX4`], HARDWARE.md §10): raw I2C, I2C block reads and
 //! PEC fail with [`ErrorKind::Unsupported`].
 //!
@@ -92,7 +92,7 @@ impl BusMode {
     /// The capabilities this mode advertises.
     pub const fn capabilities(self) -> Capabilities {
         match self {
-            Self::I2c => Capabilities::FULL_SMBUS_OVER_I2C,
+            Self::I2c => Capabilities::FULL_SMBUS_OVER_I2C.union(Capabilities::I2C),
             Self::SmbusOnly => Capabilities::PIIX4,
         }
     }

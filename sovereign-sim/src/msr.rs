@@ -10,6 +10,7 @@
 //! | P-state | 0xC0010061 limit, 0xC0010063 status, 0xC0010064.. definitions | — |
 //! | APERF / MPERF / TSC | 0xE8 / 0xE7 / 0x10 | same |
 //! | SMI count | — (Unsupported: HARDWARE.md §8, AMD has no such MSR) | 0x34 |
+//! | temperature | — (not an MSR on AMD, HARDWARE.md §6) | 0x1A2 TjMax 100 °C, 0x19C / 0x1B1 readout |
 //!
 //! Facts: HARDWARE.md §7 (unit register layout: power bits 3:0, ESU bits 12:8, time
 //! bits 19:16; counters 32 bits wide) and §8 (P-state fields, SMI count).
@@ -55,6 +56,12 @@ pub const IA32_MPERF: u32 = 0xE7;
 pub const IA32_APERF: u32 = 0xE8;
 /// Intel SMI counter (low 32 bits count SMIs).
 pub const MSR_SMI_COUNT: u32 = 0x34;
+/// Intel per-core thermal status (digital readout bits 22:16, valid bit 31).
+pub const IA32_THERM_STATUS: u32 = 0x19C;
+/// Intel TjMax (bits 23:16).
+pub const IA32_TEMPERATURE_TARGET: u32 = 0x1A2;
+/// Intel package thermal status (same layout as [`IA32_THERM_STATUS`]).
+pub const IA32_PACKAGE_THERM_STATUS: u32 = 0x1B1;
 
 /// Which vendor's MSR map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +135,7 @@ pub struct SimMsr {
     mperf: f64,
     aperf: f64,
     smi: u64,
+    die_c: f64,
     time_s: f64,
     plan: FaultPlan,
     wraps_applied: Vec<bool>,
@@ -157,6 +165,7 @@ impl SimMsr {
             mperf: 0.0,
             aperf: 0.0,
             smi: 0,
+            die_c: 50.0,
             time_s: 0.0,
             plan: FaultPlan::none(),
             wraps_applied: Vec::new(),
@@ -203,6 +212,18 @@ impl SimMsr {
     /// Adds `n` SMIs to the counter (Intel model).
     pub fn add_smis(&mut self, n: u64) {
         self.smi = self.smi.wrapping_add(n);
+    }
+
+    /// Sets the die temperature the Intel thermal-status MSRs report (the readout is
+    /// degrees below TjMax = 100 °C, whole degrees, HARDWARE.md §8).
+    pub fn set_die_temperature_c(&mut self, celsius: f64) {
+        self.die_c = celsius;
+    }
+
+    /// IA32_THERM_STATUS-style value: valid bit 31, degrees below TjMax in bits 22:16.
+    fn therm_status(&self) -> u64 {
+        let below = (100.0 - self.die_c).round().clamp(0.0, 127.0) as u64;
+        (1 << 31) | (below << 16)
     }
 
     /// Simulated time, seconds.
@@ -309,6 +330,10 @@ impl SimMsr {
                 Ok(self.pstates.get(i).map_or(0, |p| p.register()))
             }
             (CpuVendor::Intel, MSR_SMI_COUNT) => Ok(self.smi & 0xFFFF_FFFF),
+            (CpuVendor::Intel, IA32_TEMPERATURE_TARGET) => Ok(100 << 16),
+            (CpuVendor::Intel, IA32_THERM_STATUS | IA32_PACKAGE_THERM_STATUS) => {
+                Ok(self.therm_status())
+            }
             _ => Err(ErrorKind::Unsupported),
         }
     }
@@ -484,6 +509,119 @@ mod tests {
             m.read_msr(0, AMD_PSTATE_DEF_BASE + 5).unwrap(),
             0,
             "undefined P-state"
+        );
+    }
+
+    // ---- the real sovereign-hal MSR readers on the simulated file ----
+
+    use sovereign_hal::msr::ReadErrorKind;
+    use sovereign_hal::msr::amd::{
+        PStateLayout, read_amd_core_energy, read_amd_package_energy, read_current_pstate_index,
+        read_pstate_frequency,
+    };
+    use sovereign_hal::msr::aperf::read_aperf_mperf;
+    use sovereign_hal::msr::energy::EnergyAccumulator;
+    use sovereign_hal::msr::intel::{
+        read_core_temperature, read_intel_package_energy, read_smi_count,
+    };
+    use sovereign_hal::units::MilliSeconds;
+
+    #[test]
+    fn hal_energy_reader_sees_the_plant_power_across_wraps() {
+        let mut m = SimMsr::new(CpuVendor::Amd, 8);
+        let mut plan = FaultPlan::new(100.0).unwrap();
+        plan.add(
+            FaultTarget::Msr {
+                msr: AMD_PKG_ENERGY_STATUS,
+            },
+            10.0,
+            11.0,
+            Fault::ForcedCounterWrap {
+                counts_before_wrap: 100_000,
+            },
+        )
+        .unwrap();
+        m.set_fault_plan(plan);
+        let (raw, units) = read_amd_package_energy(&mut m, 0).unwrap();
+        assert_eq!(units.energy_status_unit(), 16);
+        let mut acc = EnergyAccumulator::new(units);
+        acc.update(raw);
+        // 1 s steps at 360 W for 20 s; the forced wrap at 10 s must not lose energy
+        // beyond the jump itself (which the reader sees as one large delta).
+        let mut powers = Vec::new();
+        for _ in 0..20 {
+            m.advance(1.0, 360.0, 240.0);
+            let (raw, _) = read_amd_package_energy(&mut m, 0).unwrap();
+            powers.push(acc.update_power(raw, MilliSeconds(1000)).unwrap().0);
+        }
+        let steady: Vec<i32> = powers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 9)
+            .map(|(_, p)| *p)
+            .collect();
+        for p in steady {
+            assert!((p - 360_000).abs() <= 1, "{p} mW");
+        }
+        // Core counter of one CPU: 240 W / 8 CPUs.
+        let (c0, units) = read_amd_core_energy(&mut m, 0).unwrap();
+        let mut acc = EnergyAccumulator::new(units);
+        acc.update(c0);
+        m.advance(2.0, 360.0, 240.0);
+        let (c1, _) = read_amd_core_energy(&mut m, 0).unwrap();
+        assert_eq!(acc.update_power(c1, MilliSeconds(2000)).unwrap().0, 30_000);
+    }
+
+    #[test]
+    fn hal_reads_pstates_and_effective_frequency() {
+        let mut m = SimMsr::new(CpuVendor::Amd, 2);
+        let f = read_pstate_frequency(&mut m, 1, 0, PStateLayout::Family17h19h).unwrap();
+        assert_eq!(f.unwrap().0, 2250);
+        assert_eq!(
+            read_pstate_frequency(&mut m, 1, 3, PStateLayout::Family17h19h).unwrap(),
+            None
+        );
+        m.set_pstate(2);
+        assert_eq!(read_current_pstate_index(&mut m, 0).unwrap(), 2);
+        let (a0, m0) = read_aperf_mperf(&mut m, 1).unwrap();
+        m.advance(0.5, 100.0, 50.0);
+        let (a1, m1) = read_aperf_mperf(&mut m, 1).unwrap();
+        let khz = sovereign_hal::msr::aperf::effective_frequency_khz(2_250_000, a1 - a0, m1 - m0);
+        assert_eq!(khz.unwrap(), 1_500_000);
+    }
+
+    #[test]
+    fn hal_readers_report_unsupported_and_missing_cpus() {
+        let mut amd = SimMsr::new(CpuVendor::Amd, 2);
+        let e = read_smi_count(&mut amd, 0).unwrap_err();
+        assert_eq!(e.kind(), ReadErrorKind::Msr(ErrorKind::Unsupported));
+        assert!(e.to_string().contains("does not implement"));
+        let e = read_amd_package_energy(&mut amd, 5).unwrap_err();
+        assert_eq!(e.kind(), ReadErrorKind::Msr(ErrorKind::NoSuchCpu));
+        let mut plan = FaultPlan::new(10.0).unwrap();
+        plan.add(
+            FaultTarget::Msr {
+                msr: AMD_RAPL_POWER_UNIT,
+            },
+            0.0,
+            5.0,
+            Fault::MsrUnsupported,
+        )
+        .unwrap();
+        amd.set_fault_plan(plan);
+        let e = read_amd_package_energy(&mut amd, 0).unwrap_err();
+        assert_eq!(e.kind(), ReadErrorKind::Msr(ErrorKind::Unsupported));
+
+        let mut intel = SimMsr::new(CpuVendor::Intel, 1);
+        intel.add_smis(7);
+        assert_eq!(read_smi_count(&mut intel, 0).unwrap(), 7);
+        intel.advance(1.0, 100.0, 60.0);
+        let (raw, units) = read_intel_package_energy(&mut intel, 0).unwrap();
+        assert_eq!(units.counts_to_energy(u64::from(raw)).0, 100_000_000);
+        intel.set_die_temperature_c(64.0);
+        assert_eq!(
+            read_core_temperature(&mut intel, 0, 0x7F, true).unwrap().0,
+            64_000
         );
     }
 }
