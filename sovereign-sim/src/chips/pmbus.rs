@@ -182,9 +182,31 @@ impl PmbusVrm {
         v
     }
 
+    /// The word a word-sized read command returns on `page` (LSB first on the wire),
+    /// as the host would read it; `None` for other commands or pages.
+    pub fn word_on_page(&self, page: usize, cmd: u8) -> Option<u16> {
+        let t = self.pages.get(page)?.telemetry;
+        Some(match cmd {
+            CMD_READ_VIN => linear11(t.vin_v),
+            CMD_READ_VOUT => linear16_vout(t.vout_v),
+            CMD_READ_IOUT => linear11(t.iout_a),
+            CMD_READ_TEMPERATURE_1 => linear11(t.temperature_c + self.noise_c),
+            CMD_READ_POUT => linear11(t.pout_w),
+            CMD_READ_PIN => linear11(t.pin_w),
+            _ => return None,
+        })
+    }
+
+    /// The VOUT_MODE byte (linear, exponent −9).
+    pub fn vout_mode(&self) -> u8 {
+        VOUT_MODE
+    }
+
     /// The response bytes of a read command, `None` if not implemented.
     fn response(&self, cmd: u8) -> Option<Vec<u8>> {
-        let t = self.current().map(|p| p.telemetry).unwrap_or_default();
+        if let Some(w) = self.word_on_page(self.page, cmd) {
+            return Some(w.to_le_bytes().to_vec());
+        }
         let word = |w: u16| Some(w.to_le_bytes().to_vec());
         match cmd {
             CMD_PAGE => Some(vec![self.page as u8]),
@@ -200,12 +222,6 @@ impl PmbusVrm {
             } else {
                 0
             }]),
-            CMD_READ_VIN => word(linear11(t.vin_v)),
-            CMD_READ_VOUT => word(linear16_vout(t.vout_v)),
-            CMD_READ_IOUT => word(linear11(t.iout_a)),
-            CMD_READ_TEMPERATURE_1 => word(linear11(t.temperature_c + self.noise_c)),
-            CMD_READ_POUT => word(linear11(t.pout_w)),
-            CMD_READ_PIN => word(linear11(t.pin_w)),
             CMD_PMBUS_REVISION => Some(vec![0x22]),
             CMD_MFR_ID => Some(Self::block(self.mfr_id)),
             CMD_MFR_MODEL => Some(Self::block(self.mfr_model)),

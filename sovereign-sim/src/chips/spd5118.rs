@@ -191,6 +191,11 @@ impl Spd5118 {
         decode_quarter_c(u16::from_le_bytes([self.mr[at], self.mr[at + 1]]))
     }
 
+    /// MR50:MR49 as the hub holds them (little-endian pair, bits 12:2 in 0.25 °C).
+    pub fn temperature_register(&self) -> u16 {
+        self.temperature_raw()
+    }
+
     fn temperature_raw(&self) -> u16 {
         encode_quarter_c(self.temp_c + self.noise_c)
     }
