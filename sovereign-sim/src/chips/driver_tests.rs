@@ -525,3 +525,30 @@ fn bus_occupancy_of_one_control_period_is_reported() {
     assert_eq!(stats.bits, expected_bits);
     assert!((stats.occupancy(1.0) - expected_bits as f64 / 100_000.0).abs() < 1e-12);
 }
+
+#[test]
+fn spd_image_read_page_by_page_parses_with_the_hal_identity_decoder() {
+    use sovereign_hal::identity::spd::{MemoryType, Spd};
+    use sovereign_hal::smbus::Smbus;
+    let mut bus = piix4(0);
+    bus.add_device(0x52, Box::new(Spd5118::new(0x1234_ABCD)))
+        .unwrap();
+    let mut image = Vec::new();
+    for page in 0..8u8 {
+        // MR11 is the hub's volatile page selector, not the EEPROM.
+        bus.write_byte_data(0x52, 0x0B, page).unwrap();
+        for reg in 0x80..=0xFFu8 {
+            image.push(bus.read_byte_data(0x52, reg).unwrap());
+        }
+    }
+    bus.write_byte_data(0x52, 0x0B, 0).unwrap();
+    let spd = Spd::new_checked(&image).unwrap();
+    assert_eq!(spd.memory_type(), MemoryType::Ddr5);
+    assert_eq!(spd.serial_number(), 0x1234_ABCD);
+    assert_eq!(spd.part_number().unwrap(), "SOVSIM-DDR5-RDIMM-64G");
+    assert!(spd.module_manufacturer().parity_ok());
+    let writes = bus
+        .with_device::<Spd5118, _>(0x52, |c| c.nvm_writes().len())
+        .unwrap();
+    assert_eq!(writes, 0);
+}

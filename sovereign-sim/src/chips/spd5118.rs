@@ -10,6 +10,8 @@
 //! Not simulated: 16-bit register addressing (MR11 bit 3 is stored and reads back, but
 //! the chip keeps decoding 1-byte addresses) and write protection of NVM blocks.
 
+use sovereign_hal::identity::spd::crc16;
+
 use crate::bus::{ByteRegisters, DeviceNak, Injected, SimDevice, byte_regs_read, byte_regs_write};
 use crate::chips::quantize;
 
@@ -75,24 +77,6 @@ fn decode_quarter_c(raw: u16) -> i32 {
     if v & 0x0400 != 0 { v - 0x0800 } else { v }
 }
 
-/// JEDEC SPD CRC-16 (polynomial 0x1021, initial value 0, MSB first, no final xor), the
-/// checksum DDR4/DDR5 SPD stores over its base block. Algorithm as published in the JEDEC
-/// SPD annexes; not restated in HARDWARE.md (UNCONFIRMED there).
-pub fn spd_crc16(bytes: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in bytes {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
 /// A DDR5 RDIMM SPD image: byte 0 = 0x30 (1024-byte SPD device), byte 1 = 0x10 (SPD
 /// revision 1.0), byte 2 = 0x12 (DRAM type DDR5), byte 3 = 0x01 (RDIMM), CRC-16 of bytes
 /// 0..=509 in bytes 510 (LSB) and 511 (MSB), module manufacturer JEP106 code in bytes
@@ -105,7 +89,8 @@ pub fn ddr5_rdimm_spd(serial: u32) -> Box<[u8; NVM_BYTES]> {
     nvm[2] = 0x12;
     nvm[3] = 0x01;
     nvm[4] = 0x04; // SDRAM density and package (16 Gb monolithic)
-    let crc = spd_crc16(&nvm[..510]);
+    // The JEDEC SPD CRC-16 (CRC-16/XMODEM), as `sovereign-hal`'s identity decoder checks it.
+    let crc = crc16(&nvm[..510]);
     nvm[510..512].copy_from_slice(&crc.to_le_bytes());
     nvm[512] = 0x86; // JEP106 bank 7 continuation (odd parity)
     nvm[513] = 0x32;
@@ -374,13 +359,11 @@ mod tests {
         assert_eq!(image.len(), NVM_BYTES);
         assert_eq!(image[2], 0x12, "DDR5");
         let stored = u16::from_le_bytes([image[510], image[511]]);
-        assert_eq!(stored, spd_crc16(&image[..510]));
+        assert_eq!(stored, crc16(&image[..510]));
         assert!(
             bus.with_device::<Spd5118, _>(0x50, |c| c.nvm_writes().is_empty())
                 .unwrap()
         );
-        // CRC-16/XMODEM check value over "123456789" is 0x31C3.
-        assert_eq!(spd_crc16(b"123456789"), 0x31C3);
     }
 
     #[test]
