@@ -318,7 +318,10 @@ impl<E: fmt::Debug> fmt::Display for I2cSmbusError<E> {
             Self::I2c(e) => write!(f, "I2C bus error: {e:?}"),
             Self::PecMismatch => f.write_str(ErrorKind::PecMismatch.as_str()),
             Self::BadBlockLength => f.write_str(ErrorKind::BadBlockLength.as_str()),
-            Self::BadAddress => f.write_str("7-bit address above 0x7F"),
+            Self::BadAddress => f.write_str(
+                "7-bit address above 0x7F: pass the 7-bit address (an 8-bit bus address \
+                 shifted right by one)",
+            ),
         }
     }
 }
@@ -624,6 +627,7 @@ mod tests {
     use super::*;
     use embedded_hal::i2c::{ErrorKind as I2cErrorKind, NoAcknowledgeSource};
     use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
+    use std::string::ToString;
     use std::vec;
     use std::vec::Vec;
 
@@ -896,6 +900,12 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Other);
         }
         i2c.done();
+    }
+
+    #[test]
+    fn a_bad_address_error_says_to_pass_the_7_bit_form() {
+        let e: I2cSmbusError<I2cErrorKind> = I2cSmbusError::BadAddress;
+        assert!(e.to_string().contains("shifted right"), "{e}");
     }
 
     #[test]
