@@ -24,7 +24,7 @@
 //!   whoever else looks at it;
 //! - the kernel switches a hub that hides its volatile registers behind a non-zero page
 //!   back to page 0 (a write to MR11); this driver refuses such a hub instead
-//!   ([`Error::WrongDevice`]).
+//!   (`Error::Unsupported`, saying so).
 //!
 //! ## 16-bit addressing
 //!
@@ -48,6 +48,12 @@ const SIXTEEN_BIT_MODE: &str = "SPD5118 hub is in 16-bit register addressing mod
 which SMBus transfers cannot address: on a controller with raw I2C read it through the kernel's \
 spd5118 hwmon device; on an SMBus-only controller (AMD i2c-piix4) the kernel refuses it too, so \
 set the BIOS to leave the SPD hubs in 8-bit (legacy) addressing mode";
+
+/// What [`Error::Unsupported`] says for a hub that hides its volatile registers while a
+/// non-zero NVM page is selected.
+const PAGE_HIDES_REGISTERS: &str = "SPD5118 hub hides its thermal registers while a non-zero \
+NVM page is selected in MR11, and this driver never writes the hub: let the kernel's spd5118 \
+driver or the BIOS select page 0, then retry";
 
 /// The SMBus addresses of SPD5118 hubs, one per DIMM slot (HARDWARE.md §2).
 pub const ADDRESSES: core::ops::RangeInclusive<u8> = 0x50..=0x57;
@@ -312,7 +318,7 @@ impl<B: Smbus> Spd5118<B> {
     ///   without [`Capabilities::I2C`] SMBus cannot address the hub at all, and on one
     ///   with it the [`Smbus`] trait still has no two-byte register address; read it
     ///   through the kernel's `spd5118` hwmon device instead (module docs).
-    /// - a non-zero page with MR0:MR1 not reading 0x5118 ⇒ [`Error::WrongDevice`]: the hub
+    /// - a non-zero page with MR0:MR1 not reading 0x5118 ⇒ `Error::Unsupported`: the hub
     ///   hides its volatile registers behind the page (HARDWARE.md §2, Renesas/IDT) and
     ///   fixing that would take a write to MR11, which this driver never does.
     fn ensure_usable(&mut self) -> Result<(), Error<B::Error>> {
@@ -324,7 +330,7 @@ impl<B: Smbus> Spd5118<B> {
             return Err(Error::Unsupported(SIXTEEN_BIT_MODE));
         }
         if mode.page != 0 && self.read_pair(reg::TYPE)?.swap_bytes() != DEVICE_TYPE {
-            return Err(Error::WrongDevice);
+            return Err(Error::Unsupported(PAGE_HIDES_REGISTERS));
         }
         self.usable = true;
         Ok(())
@@ -705,10 +711,14 @@ mod tests {
         // Page 3 selected and MR0:MR1 read 0 (Renesas/IDT behaviour): refuse, write nothing.
         let mut i2c = Mock::new(&[rd(0x52, 0x0B, &[0x03]), rd(0x52, 0x00, &[0x00, 0x00])]);
         let mut hub = Spd5118::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), 0x52).unwrap();
-        assert_eq!(
-            hub.read_temperature().unwrap_err().kind(),
-            ChipErrorKind::WrongDevice
-        );
+        // It is the right chip in a mode this driver will not change: Unsupported, with
+        // a text that says what to do, not WrongDevice ("check the address").
+        let e = hub.read_temperature().unwrap_err();
+        assert_eq!(e.kind(), ChipErrorKind::Unsupported);
+        let Error::Unsupported(why) = e else {
+            panic!("expected Unsupported, got {e:?}")
+        };
+        assert!(why.contains("page 0"), "{why}");
         i2c.done();
     }
 
