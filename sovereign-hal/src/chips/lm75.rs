@@ -195,6 +195,11 @@ impl<B: Smbus> Lm75<B> {
         self.variant
     }
 
+    /// The sensor's 7-bit address.
+    pub const fn address(&self) -> u8 {
+        self.address
+    }
+
     fn read_register(&mut self, register: u8) -> Result<u16, Error<B::Error>> {
         self.bus
             .read_word_data(self.address, register)
@@ -391,6 +396,7 @@ mod tests {
             Transaction::write_read(0x49, vec![0x01], vec![0x00]),
         ]);
         let mut s = Lm75::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), 0x49, Variant::Lm75).unwrap();
+        assert_eq!(s.address(), 0x49);
         assert_eq!(s.read_temperature().unwrap(), MilliCelsius(25_500));
         assert_eq!(s.read_config().unwrap(), 0x00);
         i2c.done();

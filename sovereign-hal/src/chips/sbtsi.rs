@@ -174,6 +174,11 @@ impl<B: Smbus> SbTsi<B> {
         self.bus
     }
 
+    /// The SB-TSI's 7-bit address.
+    pub const fn address(&self) -> u8 {
+        self.address
+    }
+
     fn read(&mut self, register: u8) -> Result<u8, Error<B::Error>> {
         self.bus
             .read_byte_data(self.address, register)
@@ -333,6 +338,7 @@ mod tests {
         let a = ADDRESS_SOCKET_0;
         let mut i2c = Mock::new(&[rd(a, 0x03, 0x00), rd(a, 0x01, 0x2D), rd(a, 0x10, 0x60)]);
         let mut s = SbTsi::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), a).unwrap();
+        assert_eq!(s.address(), ADDRESS_SOCKET_0);
         assert_eq!(s.read_temperature().unwrap(), MilliCelsius(45_375));
         i2c.done();
     }
