@@ -209,7 +209,8 @@ pub trait Smbus: ErrorType {
     ) -> Result<usize, Self::Error>;
 
     /// I2C block read: read exactly `buf.len()` (1..=32) bytes starting at `command`.
-    /// Unsupported on SMBus-only controllers such as `i2c-piix4`.
+    /// Never carries a PEC (Linux leaves I2C block transfers out of PEC). Unsupported on
+    /// SMBus-only controllers such as `i2c-piix4`.
     fn read_i2c_block_data(
         &mut self,
         address: u8,
@@ -318,7 +319,10 @@ impl<E: fmt::Debug> fmt::Display for I2cSmbusError<E> {
             Self::I2c(e) => write!(f, "I2C bus error: {e:?}"),
             Self::PecMismatch => f.write_str(ErrorKind::PecMismatch.as_str()),
             Self::BadBlockLength => f.write_str(ErrorKind::BadBlockLength.as_str()),
-            Self::BadAddress => f.write_str("7-bit address above 0x7F"),
+            Self::BadAddress => f.write_str(
+                "7-bit address above 0x7F: pass the 7-bit address (an 8-bit bus address \
+                 shifted right by one)",
+            ),
         }
     }
 }
@@ -479,7 +483,12 @@ impl<I: I2c> Smbus for I2cSmbus<I> {
         if buf.is_empty() || buf.len() > BLOCK_MAX {
             return Err(I2cSmbusError::BadBlockLength);
         }
-        self.command_read(address, command, buf)
+        Self::check(address)?;
+        // An I2C block read is a plain I2C transfer: no PEC even when PEC is on for the
+        // address, as Linux's SMBus emulation leaves I2C_SMBUS_I2C_BLOCK_DATA out of PEC.
+        self.i2c
+            .write_read(address, &[command], buf)
+            .map_err(I2cSmbusError::I2c)
     }
 
     fn send_byte(&mut self, address: u8, value: u8) -> Result<(), Self::Error> {
@@ -624,6 +633,7 @@ mod tests {
     use super::*;
     use embedded_hal::i2c::{ErrorKind as I2cErrorKind, NoAcknowledgeSource};
     use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
+    use std::string::ToString;
     use std::vec;
     use std::vec::Vec;
 
@@ -845,6 +855,21 @@ mod tests {
     }
 
     #[test]
+    fn i2c_block_reads_never_carry_a_pec() {
+        // Linux's SMBus emulation leaves I2C block transfers out of PEC
+        // (`size != I2C_SMBUS_I2C_BLOCK_DATA` in i2c-core-smbus.c): they are plain I2C
+        // reads and the device appends nothing. With PEC on for the address, the host must
+        // still clock exactly the requested bytes and check no PEC.
+        let mut i2c = Mock::new(&[Transaction::write_read(A, vec![0x80], vec![1, 2, 3])]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        bus.set_pec(A, true).unwrap();
+        let mut buf = [0u8; 3];
+        bus.read_i2c_block_data(A, 0x80, &mut buf).unwrap();
+        assert_eq!(buf, [1, 2, 3]);
+        i2c.done();
+    }
+
+    #[test]
     fn pec_is_per_address_and_can_be_turned_off() {
         let other = 0x2D;
         let mut i2c = Mock::new(&[
@@ -896,6 +921,12 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Other);
         }
         i2c.done();
+    }
+
+    #[test]
+    fn a_bad_address_error_says_to_pass_the_7_bit_form() {
+        let e: I2cSmbusError<I2cErrorKind> = I2cSmbusError::BadAddress;
+        assert!(e.to_string().contains("shifted right"), "{e}");
     }
 
     #[test]

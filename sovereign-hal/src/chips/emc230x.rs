@@ -516,9 +516,18 @@ mod tests {
 
     proptest! {
         #[test]
-        fn no_tach_word_panics(w in any::<u16>()) {
+        fn every_tach_word_follows_the_kernel_formula(w in any::<u16>()) {
             let r = rpm_from_tach(w);
-            prop_assert!(r.is_ok() || (1..=7).contains(&w));
+            if (1..=7).contains(&w) {
+                prop_assert_eq!(r, Err(DecodeError::Invalid));
+            } else if w == 0 {
+                prop_assert_eq!(r, Ok(Rpm(0)));
+            } else {
+                // HARDWARE.md §3a, in u64 so the oracle cannot share an overflow.
+                let q = 3_932_160u64 / u64::from(w >> 3);
+                let expected = if q <= 480 { 0 } else { q * 2 };
+                prop_assert_eq!(r.map(|r| u64::from(r.0)), Ok(expected));
+            }
         }
     }
 

@@ -13,8 +13,11 @@
 //!
 //! Because the registers are left-justified, decoding at a variant's highest resolution
 //! is exact whatever resolution the chip is currently set to: the bits it does not
-//! convert read as zero. So [`Variant::resolution`] is the kernel's figure, and a TMP75
-//! left at its power-on 9 bits still decodes correctly — only coarser.
+//! convert read as zero, and the result equals the kernel's at the lower resolution. So
+//! [`Variant::resolution`] is the part's highest resolution (the kernel's figure except
+//! for the DS75, which the kernel sets to 11 of its 12 bits at probe — this driver never
+//! writes it, so a BIOS may have left it at 12), and a TMP75 left at its power-on 9 bits
+//! still decodes correctly — only coarser.
 //!
 //! The driver reads; the one write it offers, [`Lm75::set_resolution`], is opt-in and
 //! touches only TMP75 configuration bits 6:5 (this is a board sensor, not a DIMM).
@@ -44,9 +47,9 @@ impl Resolution {
     pub const BITS_9: Self = Self(9);
     /// 10 bits, 0.25 °C per step.
     pub const BITS_10: Self = Self(10);
-    /// 11 bits, 0.125 °C per step (LM75B, DS75, PCT2075 as the kernel uses them).
+    /// 11 bits, 0.125 °C per step (LM75B, PCT2075; the DS75 as the kernel sets it).
     pub const BITS_11: Self = Self(11);
-    /// 12 bits, 0.0625 °C per step (TMP75, TMP75B/C, TMP1075).
+    /// 12 bits, 0.0625 °C per step (TMP75, TMP75B/C, TMP1075, DS75 at most).
     pub const BITS_12: Self = Self(12);
     /// 16 bits, 1/256 °C per step (MAX31725).
     pub const BITS_16: Self = Self(16);
@@ -83,7 +86,8 @@ pub enum Variant {
     Tcn75,
     /// ST STLM75, 9 bits.
     Stlm75,
-    /// Maxim DS75, 11 bits (the kernel's figure).
+    /// Maxim DS75, up to 12 bits (the kernel sets 11 at probe; decoding at 12 reads either
+    /// exactly).
     Ds75,
     /// NXP PCT2075, 11 bits.
     Pct2075,
@@ -100,14 +104,17 @@ pub enum Variant {
 }
 
 impl Variant {
-    /// The resolution the kernel decodes this part with.
+    /// The resolution this driver decodes the part at: its highest, which reads every
+    /// lower configured resolution exactly as the kernel does at that resolution.
     pub const fn resolution(self) -> Resolution {
         match self {
             Self::Lm75 | Self::Lm75a | Self::G751 | Self::Tcn75 | Self::Stlm75 => {
                 Resolution::BITS_9
             }
-            Self::Lm75b | Self::Ds75 | Self::Pct2075 => Resolution::BITS_11,
-            Self::Tmp75 | Self::Tmp75b | Self::Tmp75c | Self::Tmp1075 => Resolution::BITS_12,
+            Self::Lm75b | Self::Pct2075 => Resolution::BITS_11,
+            Self::Ds75 | Self::Tmp75 | Self::Tmp75b | Self::Tmp75c | Self::Tmp1075 => {
+                Resolution::BITS_12
+            }
             Self::Max31725 => Resolution::BITS_16,
         }
     }
@@ -193,6 +200,11 @@ impl<B: Smbus> Lm75<B> {
     /// The part this driver decodes for.
     pub const fn variant(&self) -> Variant {
         self.variant
+    }
+
+    /// The sensor's 7-bit address.
+    pub const fn address(&self) -> u8 {
+        self.address
     }
 
     fn read_register(&mut self, register: u8) -> Result<u16, Error<B::Error>> {
@@ -333,6 +345,40 @@ mod tests {
     }
 
     #[test]
+    fn a_ds75_left_at_12_bits_keeps_its_last_bit() {
+        // The DS75 converts at 9…12 bits (kernel `ds75` resolutions {9, 10, 11, 12}); the
+        // kernel sets it to 11 bits at probe, this driver never writes it, so a BIOS may
+        // have left it at 12. +0.0625 °C and −0.0625 °C must not read 0 and −125.
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(0x48, vec![0x00], vec![0x00, 0x10]),
+            Transaction::write_read(0x48, vec![0x00], vec![0xFF, 0xF0]),
+            // An 11-bit reading still decodes exactly as the kernel does at 11 bits.
+            Transaction::write_read(0x48, vec![0x00], vec![0xFF, 0xE0]),
+        ]);
+        let mut s = Lm75::new(I2cSmbus::new(&mut i2c), 0x48, Variant::Ds75).unwrap();
+        assert_eq!(s.read_temperature().unwrap(), MilliCelsius(62));
+        assert_eq!(s.read_temperature().unwrap(), MilliCelsius(-63));
+        assert_eq!(s.read_temperature().unwrap(), MilliCelsius(-125));
+        i2c.done();
+    }
+
+    #[test]
+    fn decoding_at_12_bits_equals_the_kernel_at_any_lower_resolution() {
+        for res in [R9, Resolution::BITS_10, R11] {
+            let unused = 16 - res.bits();
+            for steps in i16::MIN >> unused..=i16::MAX >> unused {
+                let raw = (steps << unused) as u16;
+                assert_eq!(
+                    temperature_from_register(raw, R12),
+                    temperature_from_register(raw, res),
+                    "raw {raw:#06x} at {} bits",
+                    res.bits()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn resolution_bounds() {
         assert_eq!(Resolution::new(8), None);
         assert_eq!(Resolution::new(17), None);
@@ -391,6 +437,7 @@ mod tests {
             Transaction::write_read(0x49, vec![0x01], vec![0x00]),
         ]);
         let mut s = Lm75::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), 0x49, Variant::Lm75).unwrap();
+        assert_eq!(s.address(), 0x49);
         assert_eq!(s.read_temperature().unwrap(), MilliCelsius(25_500));
         assert_eq!(s.read_config().unwrap(), 0x00);
         i2c.done();

@@ -81,11 +81,38 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
         match self {
             Self::Bus(e) => write!(f, "bus error: {e:?}"),
             Self::Decode(d) => write!(f, "cannot decode register value: {d}"),
-            Self::WrongDevice => f.write_str("identification registers do not match this chip"),
-            Self::InvalidArgument => f.write_str("argument out of range for this chip"),
+            Self::WrongDevice => f.write_str(
+                "identification registers do not match this chip: check the bus address and \
+                 the chip type in the board description",
+            ),
+            Self::InvalidArgument => f.write_str(
+                "argument out of range for this chip (fan or channel index, PMBus page, \
+                 address or limit): check it against the chip's datasheet",
+            ),
             Self::Unsupported(why) => f.write_str(why),
         }
     }
 }
 
 impl<E: fmt::Debug> core::error::Error for Error<E> {}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::string::ToString;
+
+    type E = Error<smbus::ErrorKind>;
+
+    #[test]
+    fn driver_errors_say_what_to_check() {
+        let wrong = E::WrongDevice.to_string();
+        assert!(wrong.contains("address"), "{wrong}");
+        let arg = E::InvalidArgument.to_string();
+        assert!(
+            arg.contains("channel") && arg.contains("datasheet"),
+            "{arg}"
+        );
+    }
+}

@@ -24,7 +24,7 @@
 //!   whoever else looks at it;
 //! - the kernel switches a hub that hides its volatile registers behind a non-zero page
 //!   back to page 0 (a write to MR11); this driver refuses such a hub instead
-//!   ([`Error::WrongDevice`]).
+//!   (`Error::Unsupported`, saying so).
 //!
 //! ## 16-bit addressing
 //!
@@ -33,9 +33,11 @@
 //! START and the hub resets its address pointer (HARDWARE.md §2), and the [`Smbus`]
 //! trait has no two-byte register address. The first access of a session reads MR11 and
 //! refuses such a hub with `Error::Unsupported`; the mode is
-//! never changed (some BIOSes enter setup on the next reboot if it is). What to do: read
-//! the temperature through the kernel's `spd5118` hwmon device, which handles 16-bit mode
-//! on adapters with raw I2C, or have the BIOS leave the hub in 8-bit mode.
+//! never changed (some BIOSes enter setup on the next reboot if it is). What to do: on an
+//! adapter with raw I2C, read the temperature through the kernel's `spd5118` hwmon
+//! device, which handles 16-bit mode there; on an SMBus-only adapter such as AMD's
+//! `i2c-piix4` the kernel refuses the hub as well (HARDWARE.md §2), so the only way is to
+//! have the BIOS leave the hub in 8-bit mode.
 
 use crate::chips::Error;
 use crate::smbus::{Capabilities, Smbus};
@@ -43,7 +45,15 @@ use crate::units::MilliCelsius;
 
 /// What [`Error::Unsupported`] says for a hub in 16-bit addressing mode.
 const SIXTEEN_BIT_MODE: &str = "SPD5118 hub is in 16-bit register addressing mode (MR11 bit 3), \
-which SMBus transfers cannot address: read it through the kernel's spd5118 hwmon device instead";
+which SMBus transfers cannot address: on a controller with raw I2C read it through the kernel's \
+spd5118 hwmon device; on an SMBus-only controller (AMD i2c-piix4) the kernel refuses it too, so \
+set the BIOS to leave the SPD hubs in 8-bit (legacy) addressing mode";
+
+/// What [`Error::Unsupported`] says for a hub that hides its volatile registers while a
+/// non-zero NVM page is selected.
+const PAGE_HIDES_REGISTERS: &str = "SPD5118 hub hides its thermal registers while a non-zero \
+NVM page is selected in MR11, and this driver never writes the hub: let the kernel's spd5118 \
+driver or the BIOS select page 0, then retry";
 
 /// The SMBus addresses of SPD5118 hubs, one per DIMM slot (HARDWARE.md §2).
 pub const ADDRESSES: core::ops::RangeInclusive<u8> = 0x50..=0x57;
@@ -308,7 +318,7 @@ impl<B: Smbus> Spd5118<B> {
     ///   without [`Capabilities::I2C`] SMBus cannot address the hub at all, and on one
     ///   with it the [`Smbus`] trait still has no two-byte register address; read it
     ///   through the kernel's `spd5118` hwmon device instead (module docs).
-    /// - a non-zero page with MR0:MR1 not reading 0x5118 ⇒ [`Error::WrongDevice`]: the hub
+    /// - a non-zero page with MR0:MR1 not reading 0x5118 ⇒ `Error::Unsupported`: the hub
     ///   hides its volatile registers behind the page (HARDWARE.md §2, Renesas/IDT) and
     ///   fixing that would take a write to MR11, which this driver never does.
     fn ensure_usable(&mut self) -> Result<(), Error<B::Error>> {
@@ -320,7 +330,7 @@ impl<B: Smbus> Spd5118<B> {
             return Err(Error::Unsupported(SIXTEEN_BIT_MODE));
         }
         if mode.page != 0 && self.read_pair(reg::TYPE)?.swap_bytes() != DEVICE_TYPE {
-            return Err(Error::WrongDevice);
+            return Err(Error::Unsupported(PAGE_HIDES_REGISTERS));
         }
         self.usable = true;
         Ok(())
@@ -701,10 +711,14 @@ mod tests {
         // Page 3 selected and MR0:MR1 read 0 (Renesas/IDT behaviour): refuse, write nothing.
         let mut i2c = Mock::new(&[rd(0x52, 0x0B, &[0x03]), rd(0x52, 0x00, &[0x00, 0x00])]);
         let mut hub = Spd5118::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), 0x52).unwrap();
-        assert_eq!(
-            hub.read_temperature().unwrap_err().kind(),
-            ChipErrorKind::WrongDevice
-        );
+        // It is the right chip in a mode this driver will not change: Unsupported, with
+        // a text that says what to do, not WrongDevice ("check the address").
+        let e = hub.read_temperature().unwrap_err();
+        assert_eq!(e.kind(), ChipErrorKind::Unsupported);
+        let Error::Unsupported(why) = e else {
+            panic!("expected Unsupported, got {e:?}")
+        };
+        assert!(why.contains("page 0"), "{why}");
         i2c.done();
     }
 
@@ -812,6 +826,21 @@ mod tests {
         }
         let e = hub.read_status().unwrap_err();
         assert_eq!(e.kind(), ChipErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn the_sixteen_bit_refusal_says_what_works_on_an_amd_smbus() {
+        // On i2c-piix4 (no raw I2C) the kernel's spd5118 driver refuses such a hub too
+        // (HARDWARE.md §2), so "use the kernel driver" alone leads nowhere on EPYC: the
+        // message must name the BIOS setting as the way out there.
+        let mut hub = Spd5118::new(ReadOnly::new(piix4_hub(0x08)), 0x50).unwrap();
+        let e = hub.read_temperature().unwrap_err();
+        let Error::Unsupported(why) = e else {
+            panic!("expected Unsupported, got {e:?}")
+        };
+        assert!(why.contains("8-bit"), "{why}");
+        assert!(why.contains("i2c-piix4"), "{why}");
+        assert!(why.contains("spd5118"), "{why}");
     }
 
     #[test]
