@@ -43,6 +43,12 @@ use crate::chips::Error;
 use crate::smbus::{Capabilities, Smbus};
 use crate::units::MilliCelsius;
 
+/// What [`Error::Unsupported`] says for a hub whose temperature sensor is switched off.
+const SENSOR_DISABLED: &str = "SPD5118 temperature sensor is disabled (MR26 bit 0, set by firmware \
+or a suspend): its register holds a stale value; this read-only driver does not write MR26 — \
+enable the sensor in firmware, or read the DIMM through the kernel's spd5118 hwmon device, \
+which enables it at probe";
+
 /// What [`Error::Unsupported`] says for a hub in 16-bit addressing mode.
 const SIXTEEN_BIT_MODE: &str = "SPD5118 hub is in 16-bit register addressing mode (MR11 bit 3), \
 which SMBus transfers cannot address: on a controller with raw I2C read it through the kernel's \
@@ -312,7 +318,8 @@ impl<B: Smbus> Spd5118<B> {
             .map(conversion::legacy_mode_from_register)
     }
 
-    /// Checks once per session that the volatile registers can be read over SMBus.
+    /// Checks once per session that the volatile registers can be read over SMBus and
+    /// that the temperature sensor is switched on.
     ///
     /// - 16-bit addressing ⇒ `Error::Unsupported`: on a bus
     ///   without [`Capabilities::I2C`] SMBus cannot address the hub at all, and on one
@@ -321,6 +328,9 @@ impl<B: Smbus> Spd5118<B> {
     /// - a non-zero page with MR0:MR1 not reading 0x5118 ⇒ `Error::Unsupported`: the hub
     ///   hides its volatile registers behind the page (HARDWARE.md §2, Renesas/IDT) and
     ///   fixing that would take a write to MR11, which this driver never does.
+    /// - MR26 bit 0 set (sensor disabled) ⇒ `Error::Unsupported`: the temperature
+    ///   register would hold a stale value. (Checked once; a sensor disabled later in the
+    ///   session, e.g. by a suspend, is not noticed until the driver is recreated.)
     fn ensure_usable(&mut self) -> Result<(), Error<B::Error>> {
         if self.usable {
             return Ok(());
@@ -331,6 +341,13 @@ impl<B: Smbus> Spd5118<B> {
         }
         if mode.page != 0 && self.read_pair(reg::TYPE)?.swap_bytes() != DEVICE_TYPE {
             return Err(Error::Unsupported(PAGE_HIDES_REGISTERS));
+        }
+        // HARDWARE.md §2: MR26 bit 0 set = sensor disabled (firmware, or the kernel's
+        // suspend path). A disabled hub keeps returning its last conversion, so reading
+        // on would report a stale temperature as if it were live.
+        let mr26 = self.read_byte(reg::TEMP_CONFIG)?;
+        if !conversion::sensor_enabled_from_register(mr26) {
+            return Err(Error::Unsupported(SENSOR_DISABLED));
         }
         self.usable = true;
         Ok(())
@@ -651,8 +668,10 @@ mod tests {
             rd(a, 0x14, &[0x00]),
             rd(a, 0x02, &[0x10]),
             rd(a, 0x1A, &[0x00]),
-            // First volatile read: MR11 check (8-bit mode, page 0), then the temperature.
+            // First volatile read: MR11 check (8-bit mode, page 0), MR26 (sensor enabled),
+            // then the temperature.
             rd(a, 0x0B, &[0x00]),
+            rd(a, 0x1A, &[0x00]),
             rd(a, 0x31, &[0x98, 0x01]),
             // Status with a latched high alarm; a second read still sees it.
             rd(a, 0x33, &[0x01]),
@@ -723,10 +742,24 @@ mod tests {
     }
 
     #[test]
+    fn a_disabled_sensor_is_refused_instead_of_read_stale() {
+        let mut i2c = Mock::new(&[rd(0x51, 0x0B, &[0x00]), rd(0x51, 0x1A, &[0x01])]);
+        let mut hub = Spd5118::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), 0x51).unwrap();
+        let e = hub.read_temperature().unwrap_err();
+        assert_eq!(e.kind(), ChipErrorKind::Unsupported);
+        assert!(
+            matches!(e, Error::Unsupported(why) if why.contains("disabled")),
+            "{e}"
+        );
+        i2c.done();
+    }
+
+    #[test]
     fn a_non_zero_page_is_fine_when_the_volatile_registers_are_visible() {
         let mut i2c = Mock::new(&[
             rd(0x53, 0x0B, &[0x02]),
             rd(0x53, 0x00, &[0x51, 0x18]),
+            rd(0x53, 0x1A, &[0x00]),
             rd(0x53, 0x31, &[0xFC, 0x1F]),
             // The check is done once per session.
             rd(0x53, 0x31, &[0x80, 0x1D]),
@@ -848,8 +881,8 @@ mod tests {
         let mut hub = Spd5118::new(ReadOnly::new(piix4_hub(0x00)), 0x57).unwrap();
         assert_eq!(hub.read_temperature().unwrap(), MilliCelsius(25_500));
         assert_eq!(hub.read_temperature().unwrap(), MilliCelsius(25_500));
-        // MR11 once, then one word per reading.
-        assert_eq!(hub.release().release().transfers, 3);
+        // MR11 and MR26 once, then one word per reading.
+        assert_eq!(hub.release().release().transfers, 4);
     }
 
     #[test]
