@@ -19,7 +19,10 @@
 //! The bus builds every SMBus transfer out of those messages, exactly as an SMBus
 //! controller puts them on the wire, so pointer semantics stay the chip's business.
 //! The bus adds what the chip's SMBus logic would: the PEC byte (when enabled for the
-//! address and supported by the device) and the block count framing.
+//! address and supported by the device) and the block count framing. Through the raw
+//! `I2c` interface no PEC byte is simulated: a host that computes PEC itself over raw
+//! I2C (e.g. [`sovereign_hal::smbus::I2cSmbus`] with PEC on) reads the next register
+//! byte instead and reports a mismatch; use the `Smbus` interface to exercise PEC.
 //!
 //! ## Modes
 //!
