@@ -17,7 +17,8 @@
 //! fan-controller watchdog that was not serviced drives the fans to 100 % from the next
 //! step on. [`ReferenceBoard::write_hwmon`] mirrors the board as a Linux hwmon tree.
 //!
-//! The board works with any plant through [`BoardPlant`], the plant ↔ chips contract.
+//! The board works with any plant through [`BoardPlant`], the plant ↔ chips contract;
+//! [`Plant`] (THERMAL.md §8) implements it.
 
 use std::io;
 use std::path::Path;
@@ -35,6 +36,7 @@ use crate::chips::{Emc2305, Lm75, PmbusVrm, RailTelemetry, SbTsi, Spd5118};
 use crate::fault::{Fault, FaultPlan};
 use crate::hwmon::{HwmonChip, HwmonTree, PIIX4_PCI, PmbusReadings, i2c_device_path};
 use crate::msr::{CpuVendor, SimMsr};
+use crate::plant::{Plant, PlantSnapshot};
 
 /// Number of CCD temperatures (Tccd1..8).
 pub const CCDS: usize = 8;
@@ -76,6 +78,10 @@ pub struct BoardState {
     pub cpu_package_w: f64,
     /// The cores' share, W (what the RAPL core counters integrate).
     pub cpu_core_w: f64,
+    /// Package energy since the plant started, J (RAPL integrates its increase).
+    pub cpu_package_j: f64,
+    /// Core energy since the plant started, J.
+    pub cpu_core_j: f64,
     /// DIMM temperatures, slots A1..L1, °C.
     pub dimm_c: [f64; DIMMS],
     /// VRM rails VDDCR_CPU, VDDCR_SOC, VDDIO_MEM.
@@ -175,8 +181,12 @@ impl<P: BoardPlant> ReferenceBoard<P> {
         })
     }
 
-    /// One simulation step of `dt_s` seconds (see the module docs for the order).
+    /// One simulation step of `dt_s` seconds (see the module docs for the order). A step
+    /// that is not a positive finite number of seconds does nothing.
     pub fn step(&mut self, dt_s: f64) {
+        if !(dt_s.is_finite() && dt_s > 0.0) {
+            return;
+        }
         let now = self.state.time_s;
         let stalled = self.fault_stalled_fans(now);
         for fan in 0..FANS {
@@ -188,10 +198,15 @@ impl<P: BoardPlant> ReferenceBoard<P> {
             }
             self.plant.set_fan_stalled(fan, (stalled >> fan) & 1 == 1);
         }
+        let before = self.state;
         self.plant.step(dt_s);
         self.state = self.plant.board_state();
-        self.msr
-            .advance(dt_s, self.state.cpu_package_w, self.state.cpu_core_w);
+        // RAPL integrates the plant's own energy increase, so the counters match the
+        // plant's integral exactly (the plant sub-steps inside `dt_s`; its power at the
+        // end of the step is not the step's average).
+        let pkg_w = (self.state.cpu_package_j - before.cpu_package_j) / dt_s;
+        let core_w = (self.state.cpu_core_j - before.cpu_core_j) / dt_s;
+        self.msr.advance(dt_s, pkg_w, core_w);
         self.copy_into_chips();
         self.set_bus_time(self.state.time_s);
     }
@@ -317,6 +332,65 @@ impl<P: BoardPlant> ReferenceBoard<P> {
     }
 }
 
+/// The contract's plant (`crate::plant`, THERMAL.md §8) drives the reference board.
+impl BoardPlant for Plant {
+    fn step(&mut self, dt_s: f64) {
+        Plant::step(self, dt_s);
+    }
+    fn set_fan_duty(&mut self, fan: usize, duty: Duty) {
+        Plant::set_fan_duty(self, fan, duty);
+    }
+    fn set_fan_stalled(&mut self, fan: usize, stalled: bool) {
+        Plant::set_fan_stalled(self, fan, stalled);
+    }
+    fn board_state(&self) -> BoardState {
+        BoardState::from(&self.snapshot())
+    }
+}
+
+impl From<&PlantSnapshot> for BoardState {
+    fn from(s: &PlantSnapshot) -> Self {
+        let mut tccd_c = [0.0; CCDS];
+        for (dst, src) in tccd_c.iter_mut().zip(s.tccd_c.iter()) {
+            *dst = *src;
+        }
+        let mut dimm_c = [0.0; DIMMS];
+        for (dst, src) in dimm_c.iter_mut().zip(s.dimm_c.iter()) {
+            *dst = *src;
+        }
+        let mut rails = [RailTelemetry::default(); RAILS];
+        for (i, r) in rails.iter_mut().enumerate() {
+            let at = |a: &[f64]| a.get(i).copied().unwrap_or(0.0);
+            *r = RailTelemetry {
+                vin_v: at(&s.vrm_vin_v),
+                vout_v: at(&s.vrm_vout_v),
+                iout_a: at(&s.vrm_iout_a),
+                temperature_c: at(&s.vrm_c),
+                pout_w: at(&s.vrm_pout_w),
+                pin_w: at(&s.vrm_pin_w),
+            };
+        }
+        let mut fan_rpm = [0.0; FANS];
+        for (dst, src) in fan_rpm.iter_mut().zip(s.fan_rpm.iter()) {
+            *dst = *src;
+        }
+        Self {
+            time_s: s.time_s,
+            tctl_c: s.tctl_c,
+            tccd_c,
+            cpu_package_w: s.cpu_package_w,
+            cpu_core_w: s.cpu_core_w,
+            cpu_package_j: s.cpu_package_j,
+            cpu_core_j: s.cpu_core_j,
+            dimm_c,
+            rails,
+            fan_rpm,
+            inlet_c: s.inlet_c,
+            outlet_c: s.outlet_c,
+        }
+    }
+}
+
 fn dimm_location<'a>(bus0: &'a SimBus, bus1: &'a SimBus, slot: usize) -> (&'a SimBus, u8) {
     if slot < DIMMS_ON_SEGMENT_0 {
         (bus0, SPD_BASE_ADDRESS + slot as u8)
@@ -361,6 +435,7 @@ mod tests {
     #[derive(Debug)]
     struct ToyPlant {
         t: f64,
+        joules: f64,
         cpu_c: f64,
         duty: [f64; FANS],
         stalled: [bool; FANS],
@@ -370,6 +445,7 @@ mod tests {
         fn new() -> Self {
             Self {
                 t: 0.0,
+                joules: 0.0,
                 cpu_c: 40.0,
                 duty: [0.0; FANS],
                 stalled: [false; FANS],
@@ -390,6 +466,7 @@ mod tests {
             let target = 95.0 - 40.0 * self.airflow();
             self.cpu_c += (target - self.cpu_c) * (dt_s / 10.0).min(1.0);
             self.t += dt_s;
+            self.joules += 300.0 * dt_s;
         }
         fn set_fan_duty(&mut self, fan: usize, duty: Duty) {
             if let Some(d) = self.duty.get_mut(fan) {
@@ -428,6 +505,8 @@ mod tests {
                 tccd_c: [self.cpu_c - 2.0; CCDS],
                 cpu_package_w: 300.0,
                 cpu_core_w: 200.0,
+                cpu_package_j: self.joules,
+                cpu_core_j: self.joules * 2.0 / 3.0,
                 dimm_c,
                 rails: [rail(0.0), rail(1.0), rail(2.0)],
                 fan_rpm,
@@ -595,5 +674,128 @@ mod tests {
             "spd5118\n"
         );
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn real_drivers_read_the_reference_plant_through_the_board() {
+        use crate::plant::PlantParams;
+        use sovereign_hal::chips::lm75::Resolution as Res;
+        use sovereign_hal::msr::amd::read_amd_core_energy;
+
+        let plant = Plant::new(PlantParams::reference(), 42).unwrap();
+        let mut board = ReferenceBoard::new(plant, 8);
+        board.plant.set_cpu_power_w(360.0);
+        let bus = board.board_bus.clone();
+        let mut fans = Emc230x::new(bus.clone(), EMC2305_ADDRESS);
+        fans.probe().unwrap();
+        for fan in 0..FANS as u8 {
+            fans.set_duty(fan, Duty::from_percent(70)).unwrap();
+        }
+        let mut inlet = Lm75Driver::new(bus.clone(), INLET_TMP75_ADDRESS, Variant::Tmp75).unwrap();
+        let mut outlet =
+            Lm75Driver::new(bus.clone(), OUTLET_TMP75_ADDRESS, Variant::Tmp75).unwrap();
+        inlet.set_resolution(Res::BITS_12).unwrap();
+        outlet.set_resolution(Res::BITS_12).unwrap();
+        let (raw, units) = read_amd_package_energy(&mut board.msr, 0).unwrap();
+        let mut pkg = EnergyAccumulator::new(units);
+        pkg.update(raw);
+        let (raw, _) = read_amd_core_energy(&mut board.msr, 3).unwrap();
+        let mut core = EnergyAccumulator::new(units);
+        core.update(raw);
+        let start = *board.state();
+        for _ in 0..120 {
+            board.step(1.0);
+            let (raw, _) = read_amd_package_energy(&mut board.msr, 0).unwrap();
+            pkg.update(raw);
+            let (raw, _) = read_amd_core_energy(&mut board.msr, 3).unwrap();
+            core.update(raw);
+        }
+        let snap = board.plant.snapshot();
+        let s = *board.state();
+
+        // The duty written over SMBus is the duty the plant's fans run at.
+        for d in snap.fan_duty {
+            assert_eq!(d.to_pwm_u8(), Duty::from_percent(70).to_pwm_u8());
+        }
+        for fan in 0..FANS {
+            let rpm = snap.fan_rpm[fan];
+            let got = f64::from(fans.read_rpm(fan as u8).unwrap().0);
+            assert!(
+                (got - rpm).abs() <= rpm * rpm / 7_864_320.0 * 1.01 + 2.0,
+                "fan {fan}: {got} vs {rpm}"
+            );
+        }
+        let mut tsi = SbTsiDriver::new(ReadOnly::new(bus.clone()), SBTSI_ADDRESS).unwrap();
+        let tctl = f64::from(tsi.read_temperature().unwrap().0);
+        assert!(
+            (tctl - snap.tctl_c * 1000.0).abs() <= 62.5,
+            "{tctl} vs {}",
+            snap.tctl_c
+        );
+        for slot in 0..DIMMS {
+            let (dbus, address) = board.dimm(slot).unwrap();
+            let mut d = Spd5118Driver::new(ReadOnly::new(dbus), address).unwrap();
+            let got = f64::from(d.read_temperature().unwrap().0);
+            assert!(
+                (got - snap.dimm_c[slot] * 1000.0).abs() <= 125.0,
+                "DIMM {slot}"
+            );
+        }
+        assert!(
+            (f64::from(inlet.read_temperature().unwrap().0) - snap.inlet_c * 1000.0).abs() <= 62.5
+        );
+        assert!(
+            (f64::from(outlet.read_temperature().unwrap().0) - snap.outlet_c * 1000.0).abs()
+                <= 62.5
+        );
+        for rail in 0..RAILS {
+            let mut v = Pmbus::new(bus.clone(), VRM_BASE_ADDRESS + rail as u8);
+            let near = |got: f64, want: f64, rel: f64| (got - want).abs() <= want.abs() * rel + 1.0;
+            // LINEAR11 keeps 10 bits of magnitude: within 1/1024 relative (+1 unit).
+            assert!(near(
+                f64::from(v.read_vin().unwrap().0),
+                snap.vrm_vin_v[rail] * 1e3,
+                1.0 / 1024.0
+            ));
+            assert!(near(
+                f64::from(v.read_iout().unwrap().0),
+                snap.vrm_iout_a[rail] * 1e3,
+                1.0 / 1024.0
+            ));
+            assert!(near(
+                f64::from(v.read_temperature_1().unwrap().0),
+                snap.vrm_c[rail] * 1e3,
+                1.0 / 1024.0
+            ));
+            assert!(near(
+                v.read_pout().unwrap().0 as f64,
+                snap.vrm_pout_w[rail] * 1e6,
+                1.0 / 1024.0
+            ));
+            assert!(near(
+                v.read_pin().unwrap().0 as f64,
+                snap.vrm_pin_w[rail] * 1e6,
+                1.0 / 1024.0
+            ));
+            // LINEAR16 at 2^-9 V: within 2 mV.
+            assert!(
+                (f64::from(v.read_vout().unwrap().0) - snap.vrm_vout_v[rail] * 1e3).abs() <= 2.0
+            );
+        }
+        // RAPL energy read through the hal matches the plant's energy integral: package
+        // on any CPU, core as the sum of 8 equal per-CPU shares.
+        let pkg_j = pkg.total_energy().0 as f64 / 1e6;
+        let want_pkg = s.cpu_package_j - start.cpu_package_j;
+        assert!(
+            (pkg_j - want_pkg).abs() <= 1e-3,
+            "{pkg_j} J vs {want_pkg} J"
+        );
+        let core_j = core.total_energy().0 as f64 / 1e6 * 8.0;
+        let want_core = s.cpu_core_j - start.cpu_core_j;
+        assert!(
+            (core_j - want_core).abs() <= 8e-3,
+            "{core_j} J vs {want_core} J"
+        );
+        assert!(want_pkg > 120.0 * 100.0, "the CPU really drew power");
     }
 }

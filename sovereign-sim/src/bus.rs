@@ -19,7 +19,10 @@
 //! The bus builds every SMBus transfer out of those messages, exactly as an SMBus
 //! controller puts them on the wire, so pointer semantics stay the chip's business.
 //! The bus adds what the chip's SMBus logic would: the PEC byte (when enabled for the
-//! address and supported by the device) and the block count framing.
+//! address and supported by the device) and the block count framing. Through the raw
+//! `I2c` interface no PEC byte is simulated: a host that computes PEC itself over raw
+//! I2C (e.g. [`sovereign_hal::smbus::I2cSmbus`] with PEC on) reads the next register
+//! byte instead and reports a mismatch; use the `Smbus` interface to exercise PEC.
 //!
 //! ## Modes
 //!
@@ -749,7 +752,14 @@ impl smbus::Smbus for SimBus {
         if buf.is_empty() || buf.len() > BLOCK_MAX {
             return Err(BusError::new(ErrorKind::BadBlockLength, address));
         }
-        self.smbus_read(address, command, buf)
+        // Linux's SMBus emulation never adds PEC to I2C block reads (i2c-core-smbus.c,
+        // as the `Smbus` trait documents), so neither does the simulated controller.
+        let mut inner = self.inner()?;
+        inner.transfer(
+            address,
+            &mut [Msg::Write(&[command]), Msg::Read(buf)],
+            false,
+        )
     }
 
     fn send_byte(&mut self, address: u8, value: u8) -> Result<(), BusError> {
@@ -1067,6 +1077,17 @@ mod tests {
         let mut blk = [0u8; 32];
         assert_eq!(b.read_block_data(0x20, 0x40, &mut blk).unwrap(), 5);
         assert_eq!(&blk[..5], b"HELLO");
+    }
+
+    #[test]
+    fn i2c_block_reads_carry_no_pec_even_with_pec_on() {
+        let mut b = bus(BusMode::I2c);
+        b.set_pec(0x20, true).unwrap();
+        let mut buf = [0u8; 4];
+        b.read_i2c_block_data(0x20, 0x30, &mut buf).unwrap();
+        assert_eq!(buf, [0x30, 0x31, 0x32, 0x33]);
+        // S + 2 bytes + Sr + addr + 4 data + P, no PEC byte.
+        assert_eq!(b.stats().bits, 1 + 18 + 1 + 9 + 36 + 1);
     }
 
     #[test]

@@ -259,6 +259,20 @@ impl HwmonTree {
         let numbers = permutation(chips.len(), boot_seed);
         let class = self.root.join("class").join("hwmon");
         fs::create_dir_all(&class)?;
+        // A tree left under the same root by an earlier run: drop its hwmonN links (only
+        // symlinks are touched) and the hwmon directories of the chips written now.
+        for entry in fs::read_dir(&class)? {
+            let path = entry?.path();
+            if path.symlink_metadata()?.file_type().is_symlink() {
+                fs::remove_file(&path)?;
+            }
+        }
+        for chip in chips {
+            let old = self.root.join("devices").join(&chip.device).join("hwmon");
+            if old.exists() {
+                fs::remove_dir_all(&old)?;
+            }
+        }
         for (chip, n) in chips.iter().zip(numbers) {
             let device_dir = self.root.join("devices").join(&chip.device);
             let hwmon = format!("hwmon{n}");
@@ -430,6 +444,22 @@ mod tests {
         for x in &c {
             let dir = tree.chip_dir(&x.device).unwrap();
             assert_eq!(read(&dir.join("name")), format!("{}\n", x.name));
+        }
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn creating_again_over_an_old_tree_leaves_no_stale_hwmon_entries() {
+        let root = scratch("again");
+        HwmonTree::create(&root, &chips(), 1).unwrap();
+        let tree = HwmonTree::create(&root, &chips(), 2).unwrap();
+        assert_eq!(fs::read_dir(root.join("class/hwmon")).unwrap().count(), 4);
+        for c in chips() {
+            let hwmon_dirs = fs::read_dir(root.join("devices").join(&c.device).join("hwmon"))
+                .unwrap()
+                .count();
+            assert_eq!(hwmon_dirs, 1, "{}", c.device);
+            assert!(tree.chip_dir(&c.device).unwrap().join("name").exists());
         }
         fs::remove_dir_all(&root).unwrap();
     }

@@ -24,7 +24,9 @@
 //! Unknown MSRs fail with [`ErrorKind::Unsupported`] (a #GP on real hardware), CPUs out
 //! of range with [`ErrorKind::NoSuchCpu`]. Faults from a [`FaultPlan`] apply per MSR:
 //! `MsrUnsupported` and `ForcedCounterWrap` (the counter jumps to just below the wrap
-//! when the window opens).
+//! when the window opens). A window that opens at 0 s, before a reader takes its first
+//! sample, makes the counter *start* near the wrap, so the wrap itself is the only
+//! thing the reader sees; a window opening later is also a jump in the counter.
 
 use sovereign_hal::msr::{ErrorKind, MsrReader};
 
@@ -191,6 +193,7 @@ impl SimMsr {
     pub fn set_fault_plan(&mut self, plan: FaultPlan) {
         self.wraps_applied = vec![false; plan.windows().len()];
         self.plan = plan;
+        self.apply_wraps();
     }
 
     /// Sets the current P-state index (clamped to the defined states) and the actual
@@ -529,11 +532,43 @@ mod tests {
     #[test]
     fn hal_energy_reader_sees_the_plant_power_across_wraps() {
         let mut m = SimMsr::new(CpuVendor::Amd, 8);
+        let pkg = FaultTarget::Msr {
+            msr: AMD_PKG_ENERGY_STATUS,
+        };
+        // Start 5 s of 360 W below the wrap: the counter wraps during the 6th step.
+        let before_wrap = 5 * 360 * 65536 + 1000;
         let mut plan = FaultPlan::new(100.0).unwrap();
         plan.add(
-            FaultTarget::Msr {
-                msr: AMD_PKG_ENERGY_STATUS,
+            pkg,
+            0.0,
+            100.0,
+            Fault::ForcedCounterWrap {
+                counts_before_wrap: before_wrap,
             },
+        )
+        .unwrap();
+        m.set_fault_plan(plan);
+        let (raw, units) = read_amd_package_energy(&mut m, 0).unwrap();
+        assert_eq!(raw, 0u32.wrapping_sub(before_wrap));
+        assert_eq!(units.energy_status_unit(), 16);
+        let mut acc = EnergyAccumulator::new(units);
+        acc.update(raw);
+        let mut raws = Vec::new();
+        for _ in 0..20 {
+            m.advance(1.0, 360.0, 240.0);
+            let (raw, _) = read_amd_package_energy(&mut m, 0).unwrap();
+            raws.push(raw);
+            let p = acc.update_power(raw, MilliSeconds(1000)).unwrap().0;
+            assert!((p - 360_000).abs() <= 1, "{p} mW across the wrap");
+        }
+        assert!(raws[5] < raws[4], "the counter wrapped between 5 and 6 s");
+        assert_eq!(acc.total_energy().0, 20 * 360 * 1_000_000);
+
+        // A window opening mid-run is a jump the reader sees as one bogus sample.
+        let mut m = SimMsr::new(CpuVendor::Amd, 8);
+        let mut plan = FaultPlan::new(100.0).unwrap();
+        plan.add(
+            pkg,
             10.0,
             11.0,
             Fault::ForcedCounterWrap {
@@ -543,25 +578,20 @@ mod tests {
         .unwrap();
         m.set_fault_plan(plan);
         let (raw, units) = read_amd_package_energy(&mut m, 0).unwrap();
-        assert_eq!(units.energy_status_unit(), 16);
         let mut acc = EnergyAccumulator::new(units);
         acc.update(raw);
-        // 1 s steps at 360 W for 20 s; the forced wrap at 10 s must not lose energy
-        // beyond the jump itself (which the reader sees as one large delta).
         let mut powers = Vec::new();
         for _ in 0..20 {
             m.advance(1.0, 360.0, 240.0);
             let (raw, _) = read_amd_package_energy(&mut m, 0).unwrap();
             powers.push(acc.update_power(raw, MilliSeconds(1000)).unwrap().0);
         }
-        let steady: Vec<i32> = powers
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != 9)
-            .map(|(_, p)| *p)
-            .collect();
-        for p in steady {
-            assert!((p - 360_000).abs() <= 1, "{p} mW");
+        for (i, p) in powers.iter().enumerate() {
+            if i == 9 {
+                assert!(*p > 1_000_000, "the jump shows as a huge power: {p} mW");
+            } else {
+                assert!((p - 360_000).abs() <= 1, "{p} mW at step {i}");
+            }
         }
         // Core counter of one CPU: 240 W / 8 CPUs.
         let (c0, units) = read_amd_core_energy(&mut m, 0).unwrap();
