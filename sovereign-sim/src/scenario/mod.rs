@@ -13,10 +13,11 @@
 //! in [`crate::fault`].
 //!
 //! Baseline controllers (phosphor-pid-control's thermal PID, lm-sensors fancontrol, fans
-//! fixed at 100 %) are in [`baselines`].
+//! fixed at 100 %) are in [`baselines`]; Sovereign's own PID runs through [`sovereign_pid`].
 
 pub mod baselines;
 pub mod cost;
+pub mod sovereign_pid;
 mod trace;
 
 pub use cost::CostWeights;
