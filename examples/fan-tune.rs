@@ -35,6 +35,10 @@ struct Args {
     /// Tuning rule applied to the relay's ultimate gain and period.
     #[arg(long, value_enum, default_value_t = RuleArg::TlPi)]
     rule: RuleArg,
+    /// Share of the relay's operating point fed forward from package power (0 = feedback
+    /// only).
+    #[arg(long, default_value_t = 1.0)]
+    feed_forward: f64,
     /// Skip the cost search and use the rule's gains as they are.
     #[arg(long)]
     no_search: bool,
@@ -137,6 +141,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let tuned = tune::autotune(
         &relay_cfg,
         args.rule.into(),
+        if args.feed_forward > 0.0 {
+            tune::FeedForward::FromRelay {
+                fraction: args.feed_forward,
+            }
+        } else {
+            tune::FeedForward::None
+        },
         (!args.no_search).then_some((&tuning, &search_cfg)),
         &mut make,
         &mut |done, _| search_bar.set_position(done as u64),
@@ -164,10 +175,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let c = pid.config();
     println!(
         "suggested sovereign_hal::pid::PidConfig: kp = Gain::from_milli({}), ki = Gain::from_milli({}), \
-         kd = Gain::from_milli({}) (‰ duty per °C, per °C·s, per °C/s)",
+         kd = Gain::from_milli({}), kff_disturbance = Gain::from_milli({}), integral_min = {} \
+         (‰ duty per °C, per °C·s, per °C/s, per W of package power)",
         c.kp.to_milli(),
         c.ki.to_milli(),
-        c.kd.to_milli()
+        c.kd.to_milli(),
+        c.kff_disturbance.to_milli(),
+        c.integral_min
     );
 
     // 2. Reference scenario, every controller.

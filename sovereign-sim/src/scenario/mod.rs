@@ -411,7 +411,8 @@ pub struct Outcome {
     pub max_error_after_settling_c: Option<f64>,
     /// Mean Tctl − setpoint over the steady window at the end of the run, K.
     pub steady_state_error_c: f64,
-    /// RMS of Tctl − setpoint over the evaluation window, K.
+    /// RMS of Tctl − setpoint over the evaluation window, K (all of it; the cost counts
+    /// only the avoidable part, see [`cost`]).
     pub rms_error_c: f64,
     /// Sum of |Δduty| over the evaluation window, in percent (fan wear).
     pub duty_total_variation_pct: f64,
@@ -471,6 +472,17 @@ impl Outcome {
         let steady_state_error_c = mean(&steady);
         let sq: Vec<f64> = window.iter().map(|r| (r.tctl_c - sp).powi(2)).collect();
         let mean_sq_error = mean(&sq);
+        // Cost error: below the setpoint with the fans at their minimum no controller
+        // could do better, so only overheating and chosen overcooling count (cost.rs).
+        let min_duty_pm = (scenario.params.fan_d_min * 1000.0).round();
+        let avoidable: Vec<f64> = window
+            .iter()
+            .map(|r| {
+                let e = r.tctl_c - sp;
+                let at_min = f64::from(r.duty.per_mille()) <= min_duty_pm;
+                if e < 0.0 && at_min { 0.0 } else { e * e }
+            })
+            .collect();
         let duty_total_variation_pct: f64 = window
             .windows(2)
             .map(|w| {
@@ -488,7 +500,7 @@ impl Outcome {
         let time_throttling_s = rows.iter().filter(|r| r.throttling).count() as f64 * period_s;
         let thermtrip = rows.iter().any(|r| r.thermtrip);
         let cost = scenario.weights.cost(
-            mean_sq_error,
+            mean(&avoidable),
             mean_fan_w,
             duty_total_variation_pct,
             window_s,

@@ -237,6 +237,30 @@ fn outcome_measures_overshoot_and_settling_on_a_known_trace() {
     assert!((o.steady_state_error_c - 0.5).abs() < 1e-12);
     assert_eq!(o.duty_total_variation_pct, 2.0 * 539.0);
     assert!((o.mean_fan_w - 10.0).abs() < 1e-12);
+
+    // Below the setpoint at minimum duty costs nothing; above the minimum it does.
+    let cold = |duty: u8| {
+        let rows = (0..600).map(|k| row(f64::from(k), 70.0, duty)).collect();
+        Outcome::from_trace(
+            &Trace {
+                controller: "cold".into(),
+                rows,
+            },
+            &s,
+        )
+    };
+    let (at_min, above_min) = (cold(20), cold(21));
+    assert!(
+        (at_min.cost - 0.2 * 10.0).abs() < 1e-9,
+        "only fan power: {}",
+        at_min.cost
+    );
+    assert!(
+        (above_min.cost - (100.0 + 0.2 * 10.0)).abs() < 1e-9,
+        "{}",
+        above_min.cost
+    );
+    assert_eq!(at_min.rms_error_c, 10.0);
 }
 
 #[test]
@@ -275,6 +299,7 @@ fn sovereign_pid_fails_safe_on_a_dropout_and_refuses_unrepresentable_gains() {
         kp_permille_per_c: 300.0,
         ki_permille_per_c_s: 10.0,
         kd_permille_s_per_c: 0.0,
+        kff_permille_per_w: 0.0,
     };
     let mut pid = SovereignPid::from_gains(&g, 80.0).unwrap();
     assert_eq!(pid.config().setpoint, 80_000);

@@ -33,6 +33,9 @@ pub struct PidGains {
     pub ki_permille_per_c_s: f64,
     /// Derivative gain, ‰ duty per °C/s.
     pub kd_permille_s_per_c: f64,
+    /// Feed-forward from package power, ‰ duty per W (0: none). Fans move with a load
+    /// step at once instead of waiting for Tctl to rise.
+    pub kff_permille_per_w: f64,
 }
 
 impl PidGains {
@@ -50,11 +53,12 @@ impl fmt::Display for PidGains {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Kp {:.1} ‰/°C, Ki {:.3} ‰/(°C·s), Kd {:.1} ‰·s/°C (Ti {:.1} s)",
+            "Kp {:.1} ‰/°C, Ki {:.3} ‰/(°C·s), Kd {:.1} ‰·s/°C (Ti {:.1} s), FF {:.3} ‰/W",
             self.kp_permille_per_c,
             self.ki_permille_per_c_s,
             self.kd_permille_s_per_c,
-            self.integral_time_s()
+            self.integral_time_s(),
+            self.kff_permille_per_w
         )
     }
 }
@@ -87,6 +91,7 @@ impl Rule {
             kp_permille_per_c: kp,
             ki_permille_per_c_s: if ti > 0.0 { kp / ti } else { 0.0 },
             kd_permille_s_per_c: kp * td,
+            kff_permille_per_w: 0.0,
         }
     }
 }
@@ -142,7 +147,7 @@ pub fn penalised_cost(o: &Outcome, overshoot_limit_c: f64) -> f64 {
 
 /// Bounded pattern search (compass search in log₂ of Kp and Ki) for the gains with the
 /// lowest [`penalised_cost`] on `scenario`, starting from `start`. Kd, if any, scales
-/// with Kp (Td is kept). `make` builds the controller under test from gains.
+/// with Kp (Td is kept); the feed-forward gain is kept as it is. `make` builds the controller under test from gains.
 ///
 /// Each round tries Kp and Ki multiplied and divided by `2^step`; it moves to the best
 /// improvement, or halves the step when none improves, and stops at a step of 1/8
@@ -171,6 +176,7 @@ pub fn refine(
             kp_permille_per_c: kp,
             ki_permille_per_c_s: start.ki_permille_per_c_s * lki.exp2(),
             kd_permille_s_per_c: kp * td,
+            kff_permille_per_w: start.kff_permille_per_w,
         }
     };
     let (kp_lim, ki_lim) = (cfg.kp_span.log2(), cfg.ki_span.log2());
@@ -237,17 +243,41 @@ impl Autotuned {
     }
 }
 
-/// The whole pipeline: relay experiment, `rule`, then (if `search` is given) [`refine`]
-/// on `tuning_scenario`.
+/// Whether and how much the tuned controller feeds package power forward.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeedForward {
+    /// Feedback only.
+    None,
+    /// `fraction` × the relay's measured operating point per watt:
+    /// `Kff = fraction · bias‰ / load_W`. With 1.0 the feed-forward alone gives the duty
+    /// that held the setpoint during the relay experiment, scaled with package power;
+    /// the integral only trims what the load or inlet changes on top of that.
+    FromRelay {
+        /// Share of the operating point to feed forward, 0–1.
+        fraction: f64,
+    },
+}
+
+/// The whole pipeline: relay experiment, `rule` (plus the feed-forward gain), then (if
+/// `search` is given) [`refine`] on the search scenario.
 pub fn autotune(
     relay_cfg: &RelayConfig,
     rule: Rule,
+    feed_forward: FeedForward,
     search: Option<(&Scenario, &SearchConfig)>,
     make: &mut dyn FnMut(&PidGains) -> Box<dyn Controller>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Autotuned, TuneError> {
     let relay = relay_experiment(relay_cfg)?;
-    let rule_gains = rule.gains(&relay);
+    let mut rule_gains = rule.gains(&relay);
+    if let FeedForward::FromRelay { fraction } = feed_forward {
+        if !(0.0..=1.0).contains(&fraction) || relay_cfg.load_w <= 0.0 {
+            return Err(TuneError::BadConfig(
+                "feed-forward fraction must be in [0, 1] and the relay load positive",
+            ));
+        }
+        rule_gains.kff_permille_per_w = fraction * relay.bias_pct * 10.0 / relay_cfg.load_w;
+    }
     let refined = match search {
         Some((scenario, cfg)) => Some(refine(scenario, rule_gains, cfg, make, progress)?),
         None => None,

@@ -140,6 +140,7 @@ fn the_search_improves_bad_gains_within_its_bounds() {
         kp_permille_per_c: 40.0,
         ki_permille_per_c_s: 0.5,
         kd_permille_s_per_c: 0.0,
+        kff_permille_per_w: 0.0,
     };
     let mut runs = 0;
     let start_run = s.run(plain(&start).as_mut()).unwrap();
