@@ -124,7 +124,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         setpoint_c,
         ..RelayConfig::reference()
     };
-    let tuning = tune::tuning_scenario();
+    let tuning = tune::tuning_scenarios();
     let search_cfg = SearchConfig {
         max_evaluations: args.search_runs,
         ..SearchConfig::default()
@@ -148,7 +148,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             tune::FeedForward::None
         },
-        (!args.no_search).then_some((&tuning, &search_cfg)),
+        (!args.no_search).then_some((&tuning[..], &search_cfg)),
         &mut make,
         &mut |done, _| search_bar.set_position(done as u64),
     )?;
@@ -166,8 +166,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("{:?} gains:    {}", tuned.rule, tuned.rule_gains);
     if let Some(refined) = &tuned.refined {
         println!(
-            "after search:  {} ({} runs on the {} s tuning scenario, cost {:.2})",
-            refined.gains, refined.evaluations, tuning.duration_s, refined.outcome.cost
+            "after search:  {} ({} gain sets × {} tuning runs of {} s, mean cost {:.2})",
+            refined.gains,
+            refined.evaluations,
+            tuning.len(),
+            tuning.first().map_or(0, |s| s.duration_s),
+            refined.mean_cost
         );
     }
     let gains = tuned.gains();

@@ -148,9 +148,18 @@ fn the_search_improves_bad_gains_within_its_bounds() {
         max_evaluations: 12,
         ..SearchConfig::default()
     };
-    let refined = refine(&s, start, &cfg, &mut |g| plain(g), &mut |done, _| {
-        runs = done
-    })
+    let none: &[crate::scenario::Scenario] = &[];
+    assert!(matches!(
+        refine(none, start, &cfg, &mut |g| plain(g), &mut |_, _| {}),
+        Err(TuneError::BadConfig(_))
+    ));
+    let refined = refine(
+        core::slice::from_ref(&s),
+        start,
+        &cfg,
+        &mut |g| plain(g),
+        &mut |done, _| runs = done,
+    )
     .unwrap();
     assert_eq!(runs, refined.evaluations);
     assert!(refined.evaluations <= 12);
