@@ -42,7 +42,7 @@ struct Args {
     /// Skip the cost search and use the rule's gains as they are.
     #[arg(long)]
     no_search: bool,
-    /// Scenario runs the search may spend.
+    /// Gain sets the search may try (each one runs every tuning scenario).
     #[arg(long, default_value_t = 25)]
     search_runs: usize,
     /// Noise seed of the reference scenario.
@@ -115,6 +115,17 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     reference.duration_s = args.duration_s;
     if args.realtime {
         reference.pace = sovereign_sim::scenario::Pace::RealTime;
+    }
+    if f64::from(args.duration_s) <= reference.eval_from_s + reference.steady_window_s {
+        return Err(format!(
+            "--duration-s {} is too short: the load step comes at {:.0} s and the steady-state \
+             error is averaged over the last {:.0} s after it; give at least {:.0} s",
+            args.duration_s,
+            reference.eval_from_s,
+            reference.steady_window_s,
+            reference.eval_from_s + reference.steady_window_s + 1.0
+        )
+        .into());
     }
     reference.validate()?;
     let setpoint_c = reference.setpoint_c;
