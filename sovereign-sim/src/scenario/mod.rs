@@ -274,7 +274,8 @@ impl Scenario {
         let period_s = f64::from(period_ms) / 1000.0;
         let report_every = (total / 100).max(1);
         let started = Instant::now();
-        let mut rows = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        // Only a hint: a huge run grows the vector as it goes instead of reserving it all.
+        let mut rows = Vec::with_capacity(usize::try_from(total.min(1 << 20)).unwrap_or(0));
         let mut last_energy_j = plant.snapshot().cpu_package_j;
         let mut last_package_w = plant.snapshot().cpu_package_w;
         for k in 0..total {

@@ -35,8 +35,8 @@ fn p_only_duty_swing(kp_pct_per_c: f64, bias_pct: f64) -> f64 {
     let mut c = PhosphorPidConfig::daytonax(80.0);
     c.kp = -kp_pct_per_c;
     c.ki = 0.0;
-    c.integral_min = bias_pct;
-    c.integral_max = bias_pct;
+    // The bias through phosphor's feed-forward: (setpoint + 0) × gain.
+    c.ff_gain = bias_pct / 80.0;
     c.slew_neg = 0.0;
     c.neg_hysteresis = 0.0;
     c.out_min = 0.0;
