@@ -208,6 +208,21 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )),
         Box::new(Fancontrol::new(FancontrolConfig::default())),
         Box::new(FixedDuty::full()),
+        // Not a baseline of the issue: phosphor's algorithm with the autotuned Kp and Ki
+        // (no slew, no hysteresis, no power feed-forward — it has none), to show how much
+        // of the difference is the tuning and how much the controller.
+        Box::new(PhosphorPid::new(
+            "phosphor (tuned Kp, Ki)",
+            PhosphorPidConfig {
+                kp: -gains.kp_permille_per_c / 10.0,
+                ki: -gains.ki_permille_per_c_s / 10.0,
+                out_min: 20.0,
+                integral_min: 0.0,
+                slew_neg: 0.0,
+                neg_hysteresis: 0.0,
+                ..PhosphorPidConfig::daytonax(setpoint_c)
+            },
+        )),
     ];
     let run_bar = bar(
         reference.periods() * controllers.len() as u64,
