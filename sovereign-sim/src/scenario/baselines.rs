@@ -97,13 +97,17 @@ impl PhosphorPidConfig {
 ///
 /// ```text
 /// input  ← last accepted input unless it moved more than the hysteresis band
+///          (positiveHysteresis above it, negativeHysteresis below it)
 /// e      = setpoint − input
-/// I     += ki·e·Ts,              clamped to [integral_min, integral_max]
-/// out    = kp·e + I + kd·(e − e_prev)/Ts + (ff_offset + setpoint)·ff_gain
+/// I      = clamp(I + ki·e·Ts, integral limits)   (I term is 0 while ki = 0)
+/// out    = kp·e + I + kd·(e − e_prev)/Ts + (setpoint + ff_offset)·ff_gain
+///          (e_prev starts at 0)
 /// out    = clamp(out, out_min, out_max)
-/// out    = slew-limited against the previous output (slewNeg/slewPos per s);
-///          with a slew limit configured, I is back-calculated as out − P − D − FF
-///          (STYLE.md: the known flaw that leaks P, D and FF into the integral)
+/// out    = slew-limited against the previous output (slewNeg/slewPos per s, not on
+///          the first step); with any slew limit configured the integral is then
+///          back-calculated as out − P on every step, so D and FF leak into it
+///          (STYLE.md: a known flaw)
+/// I      = clamp(I, integral limits)
 /// zone   = max(out, MinThermalOutput); failsafe % when the input is missing
 /// ```
 ///
@@ -114,7 +118,7 @@ pub struct PhosphorPid {
     name: String,
     cfg: PhosphorPidConfig,
     integral: f64,
-    last_error: Option<f64>,
+    last_error: f64,
     last_output: Option<f64>,
     last_input: Option<f64>,
     failsafe: bool,
@@ -127,7 +131,7 @@ impl PhosphorPid {
             name: name.into(),
             cfg,
             integral: 0.0,
-            last_error: None,
+            last_error: 0.0,
             last_output: None,
             last_input: None,
             failsafe: false,
@@ -160,25 +164,27 @@ impl Controller for PhosphorPid {
         };
         let e = c.setpoint_c - input;
         let p = c.kp * e;
-        self.integral = (self.integral + c.ki * e * c.ts_s).clamp(c.integral_min, c.integral_max);
-        let d = self
-            .last_error
-            .map_or(0.0, |prev| c.kd * (e - prev) / c.ts_s);
-        let ff = (c.ff_offset + c.setpoint_c) * c.ff_gain;
-        let mut out = (p + self.integral + d + ff).clamp(c.out_min, c.out_max);
+        let mut i = if c.ki == 0.0 {
+            0.0
+        } else {
+            (self.integral + c.ki * e * c.ts_s).clamp(c.integral_min, c.integral_max)
+        };
+        let d = c.kd * (e - self.last_error) / c.ts_s;
+        let ff = (c.setpoint_c + c.ff_offset) * c.ff_gain;
+        let mut out = (p + i + d + ff).clamp(c.out_min, c.out_max);
         if let Some(prev) = self.last_output {
-            let slewing = c.slew_neg != 0.0 || c.slew_pos != 0.0;
-            if c.slew_neg != 0.0 && (out - prev) / c.ts_s < c.slew_neg {
-                out = prev + c.slew_neg * c.ts_s;
+            if c.slew_neg != 0.0 {
+                out = out.max(prev + c.slew_neg * c.ts_s);
             }
-            if c.slew_pos != 0.0 && (out - prev) / c.ts_s > c.slew_pos {
-                out = prev + c.slew_pos * c.ts_s;
+            if c.slew_pos != 0.0 {
+                out = out.min(prev + c.slew_pos * c.ts_s);
             }
-            if slewing {
-                self.integral = out - p - d - ff;
+            if c.slew_neg != 0.0 || c.slew_pos != 0.0 {
+                i = out - p;
             }
         }
-        self.last_error = Some(e);
+        self.integral = i.clamp(c.integral_min, c.integral_max);
+        self.last_error = e;
         self.last_output = Some(out);
         duty_from_pct(out.max(c.min_thermal_output_pct))
     }

@@ -1,15 +1,21 @@
 //! The composite cost a run is ranked by: temperature error + fan energy + duty variation.
 //!
 //! ```text
-//! cost = temperature · mean((Tctl − setpoint)²)        [K²]     over the evaluation window
+//! cost = temperature · mean(e²)                         [K²]     over the evaluation window
 //!      + fan_power   · mean(Σ fan power)               [W]
 //!      + duty_wear   · (Σ |Δduty|) / window minutes     [% per minute]
+//!
+//! e = Tctl − setpoint, except e = 0 while Tctl is below the setpoint with the fans at
+//!     their minimum duty (the plant's `fan_d_min`)
 //! ```
 //!
-//! Each term is a rate (per unit of time), so a longer run does not weigh more. Error is
-//! counted on both sides of the setpoint: running cooler than asked is not "free", it is
-//! airflow (noise, fan wear, power) the operator chose not to spend, and a controller
-//! that does not hold its setpoint is not doing its job.
+//! Each term is a rate (per unit of time), so a longer run does not weigh more. Error
+//! counts on both sides of the setpoint — running cooler than asked is airflow (noise,
+//! wear, power) the operator did not ask for, and a controller that does not hold its
+//! setpoint is not doing its job — except where no controller could do better: below the
+//! setpoint with the fans already at their minimum (idle, or the climb after a load step).
+//! Without that exception the unavoidable climb from idle to the setpoint would dominate
+//! every controller's cost and hide the differences between them.
 //!
 //! Default weights, and why:
 //! - `temperature = 1.0` per K²: the unit everything else is priced in.

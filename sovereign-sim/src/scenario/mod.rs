@@ -13,10 +13,11 @@
 //! in [`crate::fault`].
 //!
 //! Baseline controllers (phosphor-pid-control's thermal PID, lm-sensors fancontrol, fans
-//! fixed at 100 %) are in [`baselines`].
+//! fixed at 100 %) are in [`baselines`]; Sovereign's own PID runs through [`sovereign_pid`].
 
 pub mod baselines;
 pub mod cost;
+pub mod sovereign_pid;
 mod trace;
 
 pub use cost::CostWeights;
@@ -273,7 +274,8 @@ impl Scenario {
         let period_s = f64::from(period_ms) / 1000.0;
         let report_every = (total / 100).max(1);
         let started = Instant::now();
-        let mut rows = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        // Only a hint: a huge run grows the vector as it goes instead of reserving it all.
+        let mut rows = Vec::with_capacity(usize::try_from(total.min(1 << 20)).unwrap_or(0));
         let mut last_energy_j = plant.snapshot().cpu_package_j;
         let mut last_package_w = plant.snapshot().cpu_package_w;
         for k in 0..total {
@@ -410,7 +412,8 @@ pub struct Outcome {
     pub max_error_after_settling_c: Option<f64>,
     /// Mean Tctl − setpoint over the steady window at the end of the run, K.
     pub steady_state_error_c: f64,
-    /// RMS of Tctl − setpoint over the evaluation window, K.
+    /// RMS of Tctl − setpoint over the evaluation window, K (all of it; the cost counts
+    /// only the avoidable part, see [`cost`]).
     pub rms_error_c: f64,
     /// Sum of |Δduty| over the evaluation window, in percent (fan wear).
     pub duty_total_variation_pct: f64,
@@ -470,6 +473,17 @@ impl Outcome {
         let steady_state_error_c = mean(&steady);
         let sq: Vec<f64> = window.iter().map(|r| (r.tctl_c - sp).powi(2)).collect();
         let mean_sq_error = mean(&sq);
+        // Cost error: below the setpoint with the fans at their minimum no controller
+        // could do better, so only overheating and chosen overcooling count (cost.rs).
+        let min_duty_pm = (scenario.params.fan_d_min * 1000.0).round();
+        let avoidable: Vec<f64> = window
+            .iter()
+            .map(|r| {
+                let e = r.tctl_c - sp;
+                let at_min = f64::from(r.duty.per_mille()) <= min_duty_pm;
+                if e < 0.0 && at_min { 0.0 } else { e * e }
+            })
+            .collect();
         let duty_total_variation_pct: f64 = window
             .windows(2)
             .map(|w| {
@@ -487,7 +501,7 @@ impl Outcome {
         let time_throttling_s = rows.iter().filter(|r| r.throttling).count() as f64 * period_s;
         let thermtrip = rows.iter().any(|r| r.thermtrip);
         let cost = scenario.weights.cost(
-            mean_sq_error,
+            mean(&avoidable),
             mean_fan_w,
             duty_total_variation_pct,
             window_s,

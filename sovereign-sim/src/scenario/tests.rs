@@ -237,6 +237,30 @@ fn outcome_measures_overshoot_and_settling_on_a_known_trace() {
     assert!((o.steady_state_error_c - 0.5).abs() < 1e-12);
     assert_eq!(o.duty_total_variation_pct, 2.0 * 539.0);
     assert!((o.mean_fan_w - 10.0).abs() < 1e-12);
+
+    // Below the setpoint at minimum duty costs nothing; above the minimum it does.
+    let cold = |duty: u8| {
+        let rows = (0..600).map(|k| row(f64::from(k), 70.0, duty)).collect();
+        Outcome::from_trace(
+            &Trace {
+                controller: "cold".into(),
+                rows,
+            },
+            &s,
+        )
+    };
+    let (at_min, above_min) = (cold(20), cold(21));
+    assert!(
+        (at_min.cost - 0.2 * 10.0).abs() < 1e-9,
+        "only fan power: {}",
+        at_min.cost
+    );
+    assert!(
+        (above_min.cost - (100.0 + 0.2 * 10.0)).abs() < 1e-9,
+        "{}",
+        above_min.cost
+    );
+    assert_eq!(at_min.rms_error_c, 10.0);
 }
 
 #[test]
@@ -265,4 +289,49 @@ fn the_comparison_table_lists_every_run() {
         t.lines().count() == 2 && t.contains("fixed 100 %") && t.contains("never"),
         "{t}"
     );
+}
+
+#[test]
+fn sovereign_pid_fails_safe_on_a_dropout_and_refuses_unrepresentable_gains() {
+    use crate::tune::PidGains;
+    use sovereign_pid::SovereignPid;
+    let g = PidGains {
+        kp_permille_per_c: 300.0,
+        ki_permille_per_c_s: 10.0,
+        kd_permille_s_per_c: 0.0,
+        kff_permille_per_w: 0.0,
+    };
+    let mut pid = SovereignPid::from_gains(&g, 80.0).unwrap();
+    assert_eq!(pid.config().setpoint, 80_000);
+    assert_eq!(pid.config().kp.to_milli(), 300_000);
+    let mut s = short();
+    s.faults.push(PlantFault::SensorDropout {
+        sensor: Sensor::CpuTemperature,
+        from_s: 300.0,
+        to_s: 312.0,
+    });
+    let run = s.run(&mut pid).unwrap();
+    assert_eq!(run.outcome.time_in_failsafe_s, 12.0);
+    assert!(
+        run.trace
+            .rows
+            .iter()
+            .filter(|r| r.failsafe)
+            .all(|r| r.duty == Duty::FULL)
+    );
+    // Holding 80 °C at 360 W needs ≈ 62 % duty (THERMAL.md §8.3); the PID finds it.
+    let before = run.trace.rows.iter().find(|r| r.time_s == 299.0).unwrap();
+    assert!((before.tctl_c - 80.0).abs() < 1.0, "{before:?}");
+    assert!((550..=700).contains(&before.duty.per_mille()), "{before:?}");
+
+    let huge = PidGains {
+        kp_permille_per_c: 1.0e9,
+        ..g
+    };
+    assert!(SovereignPid::from_gains(&huge, 80.0).is_err());
+    let nan = PidGains {
+        ki_permille_per_c_s: f64::NAN,
+        ..g
+    };
+    assert!(SovereignPid::from_gains(&nan, 80.0).is_err());
 }

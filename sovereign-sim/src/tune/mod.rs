@@ -33,6 +33,9 @@ pub struct PidGains {
     pub ki_permille_per_c_s: f64,
     /// Derivative gain, ‰ duty per °C/s.
     pub kd_permille_s_per_c: f64,
+    /// Feed-forward from package power, ‰ duty per W (0: none). Fans move with a load
+    /// step at once instead of waiting for Tctl to rise.
+    pub kff_permille_per_w: f64,
 }
 
 impl PidGains {
@@ -50,11 +53,12 @@ impl fmt::Display for PidGains {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Kp {:.1} ‰/°C, Ki {:.3} ‰/(°C·s), Kd {:.1} ‰·s/°C (Ti {:.1} s)",
+            "Kp {:.1} ‰/°C, Ki {:.3} ‰/(°C·s), Kd {:.1} ‰·s/°C (Ti {:.1} s), FF {:.3} ‰/W",
             self.kp_permille_per_c,
             self.ki_permille_per_c_s,
             self.kd_permille_s_per_c,
-            self.integral_time_s()
+            self.integral_time_s(),
+            self.kff_permille_per_w
         )
     }
 }
@@ -87,6 +91,7 @@ impl Rule {
             kp_permille_per_c: kp,
             ki_permille_per_c_s: if ti > 0.0 { kp / ti } else { 0.0 },
             kd_permille_s_per_c: kp * td,
+            kff_permille_per_w: 0.0,
         }
     }
 }
@@ -122,8 +127,10 @@ impl Default for SearchConfig {
 pub struct Refined {
     /// The best gains found.
     pub gains: PidGains,
-    /// Their outcome on the search scenario.
+    /// Their outcome on the first search scenario.
     pub outcome: Outcome,
+    /// Their mean penalised cost over the search scenarios.
+    pub mean_cost: f64,
     /// Scenario runs spent.
     pub evaluations: usize,
 }
@@ -141,19 +148,28 @@ pub fn penalised_cost(o: &Outcome, overshoot_limit_c: f64) -> f64 {
 }
 
 /// Bounded pattern search (compass search in log₂ of Kp and Ki) for the gains with the
-/// lowest [`penalised_cost`] on `scenario`, starting from `start`. Kd, if any, scales
-/// with Kp (Td is kept). `make` builds the controller under test from gains.
+/// lowest mean [`penalised_cost`] over `scenarios`, starting from `start`. Kd, if any,
+/// scales with Kp (Td is kept); the feed-forward gain is kept as it is. `make` builds
+/// the controller under test from gains. Several scenarios (e.g. the same load step
+/// with other noise seeds) keep the search from fitting one noise sequence: with a
+/// quantised Tctl the fans' fine behaviour is close to chaotic, and one run's cost is
+/// a noisy sample.
 ///
-/// Each round tries Kp and Ki multiplied and divided by `2^step`; it moves to the best
-/// improvement, or halves the step when none improves, and stops at a step of 1/8
-/// (≈ 9 %) or when the budget is spent.
+/// Each round tries Kp and Ki multiplied and divided by `2^step` (skipping gains already
+/// tried); it moves to the best improvement, or halves the step when none improves, and
+/// stops at a step of 1/8 (≈ 9 %) or when the budget is spent.
 pub fn refine(
-    scenario: &Scenario,
+    scenarios: &[Scenario],
     start: PidGains,
     cfg: &SearchConfig,
     make: &mut dyn FnMut(&PidGains) -> Box<dyn Controller>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Refined, TuneError> {
+    if scenarios.is_empty() {
+        return Err(TuneError::BadConfig(
+            "the search needs at least one scenario",
+        ));
+    }
     if !(cfg.kp_span >= 1.0 && cfg.ki_span >= 1.0 && cfg.max_evaluations > 0) {
         return Err(TuneError::BadConfig(
             "search spans must be ≥ 1 and the budget > 0",
@@ -171,6 +187,7 @@ pub fn refine(
             kp_permille_per_c: kp,
             ki_permille_per_c_s: start.ki_permille_per_c_s * lki.exp2(),
             kd_permille_s_per_c: kp * td,
+            kff_permille_per_w: start.kff_permille_per_w,
         }
     };
     let (kp_lim, ki_lim) = (cfg.kp_span.log2(), cfg.ki_span.log2());
@@ -178,23 +195,37 @@ pub fn refine(
     let mut evaluate = |g: &PidGains| -> Result<(f64, Outcome), TuneError> {
         evaluations.set(evaluations.get() + 1);
         progress(evaluations.get(), cfg.max_evaluations);
-        let mut c = make(g);
-        let run = scenario.run(c.as_mut()).map_err(TuneError::Scenario)?;
-        Ok((
-            penalised_cost(&run.outcome, cfg.overshoot_limit_c),
-            run.outcome,
-        ))
+        let mut total = 0.0;
+        let mut first = None;
+        for scenario in scenarios {
+            let mut c = make(g);
+            let run = scenario.run(c.as_mut()).map_err(TuneError::Scenario)?;
+            total += penalised_cost(&run.outcome, cfg.overshoot_limit_c);
+            first.get_or_insert(run.outcome);
+        }
+        let outcome = first.ok_or(TuneError::BadConfig(
+            "the search needs at least one scenario",
+        ))?;
+        Ok((total / scenarios.len() as f64, outcome))
     };
     let mut at = (0.0_f64, 0.0_f64);
     let (mut best_cost, mut best_outcome) = evaluate(&gains_at(0.0, 0.0))?;
+    // Points lie on a 1/8 grid in log₂ space. One already evaluated cannot beat the best
+    // (the best is the minimum of all evaluated), so it is not run again.
+    let key = |p: (f64, f64)| ((p.0 * 8.0).round() as i32, (p.1 * 8.0).round() as i32);
+    let mut visited = vec![key(at)];
     let mut step = 1.0_f64;
     'search: while step >= 0.125 {
         let mut moved = None;
         for (dkp, dki) in [(step, 0.0), (-step, 0.0), (0.0, step), (0.0, -step)] {
             let cand = (at.0 + dkp, at.1 + dki);
-            if cand.0.abs() > kp_lim + 1e-9 || cand.1.abs() > ki_lim + 1e-9 {
+            if cand.0.abs() > kp_lim + 1e-9
+                || cand.1.abs() > ki_lim + 1e-9
+                || visited.contains(&key(cand))
+            {
                 continue;
             }
+            visited.push(key(cand));
             if evaluations.get() >= cfg.max_evaluations {
                 break 'search;
             }
@@ -213,6 +244,7 @@ pub fn refine(
     Ok(Refined {
         gains: gains_at(at.0, at.1),
         outcome: best_outcome,
+        mean_cost: best_cost,
         evaluations: evaluations.get(),
     })
 }
@@ -237,19 +269,43 @@ impl Autotuned {
     }
 }
 
-/// The whole pipeline: relay experiment, `rule`, then (if `search` is given) [`refine`]
-/// on `tuning_scenario`.
+/// Whether and how much the tuned controller feeds package power forward.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeedForward {
+    /// Feedback only.
+    None,
+    /// `fraction` × the relay's measured operating point per watt:
+    /// `Kff = fraction · bias‰ / load_W`. With 1.0 the feed-forward alone gives the duty
+    /// that held the setpoint during the relay experiment, scaled with package power;
+    /// the integral only trims what the load or inlet changes on top of that.
+    FromRelay {
+        /// Share of the operating point to feed forward, 0–1.
+        fraction: f64,
+    },
+}
+
+/// The whole pipeline: relay experiment, `rule` (plus the feed-forward gain), then (if
+/// `search` is given) [`refine`] on the search scenarios.
 pub fn autotune(
     relay_cfg: &RelayConfig,
     rule: Rule,
-    search: Option<(&Scenario, &SearchConfig)>,
+    feed_forward: FeedForward,
+    search: Option<(&[Scenario], &SearchConfig)>,
     make: &mut dyn FnMut(&PidGains) -> Box<dyn Controller>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Autotuned, TuneError> {
     let relay = relay_experiment(relay_cfg)?;
-    let rule_gains = rule.gains(&relay);
+    let mut rule_gains = rule.gains(&relay);
+    if let FeedForward::FromRelay { fraction } = feed_forward {
+        if !(0.0..=1.0).contains(&fraction) || relay_cfg.load_w <= 0.0 {
+            return Err(TuneError::BadConfig(
+                "feed-forward fraction must be in [0, 1] and the relay load positive",
+            ));
+        }
+        rule_gains.kff_permille_per_w = fraction * relay.bias_pct * 10.0 / relay_cfg.load_w;
+    }
     let refined = match search {
-        Some((scenario, cfg)) => Some(refine(scenario, rule_gains, cfg, make, progress)?),
+        Some((scenarios, cfg)) => Some(refine(scenarios, rule_gains, cfg, make, progress)?),
         None => None,
     };
     Ok(Autotuned {
@@ -260,19 +316,24 @@ pub fn autotune(
     })
 }
 
-/// The scenario the search tunes on: the reference plant and load step, but only 60 s
-/// of idle and 15 minutes in all (the step response and the settled tail are what the
-/// gains change), and another noise seed than the reference run, so the gains are not
-/// fitted to one noise sequence.
-pub fn tuning_scenario() -> Scenario {
-    let mut s = Scenario::reference_inference();
-    s.name = "tuning".into();
-    s.seed = 7;
-    s.duration_s = 900;
-    s.eval_from_s = 60.0;
-    s.steady_window_s = 300.0;
-    s.workload = crate::plant::Workload::idle_to_tdp(&s.params, 60.0);
-    s
+/// The scenarios the search tunes on: the reference plant and load step, but only 60 s
+/// of idle and 10 minutes in all (the step response and the settled tail are what the
+/// gains change), with two noise seeds other than the reference run's, so the gains are
+/// fitted neither to one noise sequence nor to the run they are judged on.
+pub fn tuning_scenarios() -> Vec<Scenario> {
+    [7, 8]
+        .into_iter()
+        .map(|seed| {
+            let mut s = Scenario::reference_inference();
+            s.name = format!("tuning-{seed}");
+            s.seed = seed;
+            s.duration_s = 600;
+            s.eval_from_s = 60.0;
+            s.steady_window_s = 240.0;
+            s.workload = crate::plant::Workload::idle_to_tdp(&s.params, 60.0);
+            s
+        })
+        .collect()
 }
 
 /// Why tuning failed.

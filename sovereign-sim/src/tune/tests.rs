@@ -35,8 +35,8 @@ fn p_only_duty_swing(kp_pct_per_c: f64, bias_pct: f64) -> f64 {
     let mut c = PhosphorPidConfig::daytonax(80.0);
     c.kp = -kp_pct_per_c;
     c.ki = 0.0;
-    c.integral_min = bias_pct;
-    c.integral_max = bias_pct;
+    // The bias through phosphor's feed-forward: (setpoint + 0) × gain.
+    c.ff_gain = bias_pct / 80.0;
     c.slew_neg = 0.0;
     c.neg_hysteresis = 0.0;
     c.out_min = 0.0;
@@ -140,6 +140,7 @@ fn the_search_improves_bad_gains_within_its_bounds() {
         kp_permille_per_c: 40.0,
         ki_permille_per_c_s: 0.5,
         kd_permille_s_per_c: 0.0,
+        kff_permille_per_w: 0.0,
     };
     let mut runs = 0;
     let start_run = s.run(plain(&start).as_mut()).unwrap();
@@ -147,9 +148,18 @@ fn the_search_improves_bad_gains_within_its_bounds() {
         max_evaluations: 12,
         ..SearchConfig::default()
     };
-    let refined = refine(&s, start, &cfg, &mut |g| plain(g), &mut |done, _| {
-        runs = done
-    })
+    let none: &[crate::scenario::Scenario] = &[];
+    assert!(matches!(
+        refine(none, start, &cfg, &mut |g| plain(g), &mut |_, _| {}),
+        Err(TuneError::BadConfig(_))
+    ));
+    let refined = refine(
+        core::slice::from_ref(&s),
+        start,
+        &cfg,
+        &mut |g| plain(g),
+        &mut |done, _| runs = done,
+    )
     .unwrap();
     assert_eq!(runs, refined.evaluations);
     assert!(refined.evaluations <= 12);
