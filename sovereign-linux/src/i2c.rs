@@ -1262,4 +1262,6 @@ impl<S: I2cSys + Clone> Smbus for I2cBus<S> {
 }
 
 #[cfg(test)]
+pub(crate) mod fake;
+#[cfg(test)]
 mod tests;
