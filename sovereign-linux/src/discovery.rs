@@ -121,6 +121,19 @@ pub fn cpu_identity() -> Option<CpuIdentity> {
     None
 }
 
+/// True when CPUID says a hypervisor runs this system (leaf 1, ECX bit 31): SMIs are then
+/// the host's business and TSC gaps include hypervisor exits.
+#[cfg(target_arch = "x86_64")]
+pub fn under_hypervisor() -> bool {
+    core::arch::x86_64::__cpuid(1).ecx & (1 << 31) != 0
+}
+
+/// Not known off x86_64.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn under_hypervisor() -> bool {
+    false
+}
+
 /// An SMBus/I2C adapter from sysfs, with its functionality when `/dev/i2c-N` could be opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterInfo {
