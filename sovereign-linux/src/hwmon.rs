@@ -275,7 +275,9 @@ impl Hwmon {
                 continue;
             }
             let dir = entry.path();
-            let name = read_short(&dir.join("name")).unwrap_or_default();
+            let name = read_short(&dir.join("name"))
+                .or_else(|| read_short(&dir.join("device/name")))
+                .unwrap_or_default();
             let device = match std::fs::read_link(dir.join("device")) {
                 Ok(target) => target.file_name().map_or(DeviceId::Virtual, |f| {
                     DeviceId::from_sysfs_name(&f.to_string_lossy())
@@ -374,27 +376,13 @@ impl HwmonChip {
 
     /// Every `*_input` channel of the kinds Sovereign reads, sorted by kind then index.
     pub fn channels(&self) -> Result<Vec<Channel>, HwmonError> {
-        let entries = std::fs::read_dir(&self.dir)
-            .map_err(|e| HwmonError::io(&self.dir, "cannot list", &e))?;
-        let mut out = Vec::new();
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let Some(n) = file_name.to_str() else {
-                continue;
-            };
-            let Some(stem) = n.strip_suffix("_input") else {
-                continue;
-            };
-            let Some((kind, index)) = SensorKind::parse_stem(stem) else {
-                continue;
-            };
-            let label = read_short(&self.dir.join(format!("{stem}_label")));
-            out.push(Channel {
-                kind,
-                index,
-                label,
-                input: entry.path(),
-            });
+        let mut out = channels_in(&self.dir)?;
+        if out.is_empty() {
+            // Drivers registered through the old hwmon interface keep their attributes
+            // in the device's directory, next to the `hwmonN` class entry.
+            if let Ok(legacy) = channels_in(&self.dir.join("device")) {
+                out = legacy;
+            }
         }
         out.sort_by_key(|c| (c.kind, c.index));
         Ok(out)
@@ -413,6 +401,32 @@ impl HwmonChip {
                 )
             })
     }
+}
+
+/// The `*_input` channels directly in `dir`.
+fn channels_in(dir: &Path) -> Result<Vec<Channel>, HwmonError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| HwmonError::io(dir, "cannot list", &e))?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str() else {
+            continue;
+        };
+        let Some(stem) = n.strip_suffix("_input") else {
+            continue;
+        };
+        let Some((kind, index)) = SensorKind::parse_stem(stem) else {
+            continue;
+        };
+        let label = read_short(&dir.join(format!("{stem}_label")));
+        out.push(Channel {
+            kind,
+            index,
+            label,
+            input: entry.path(),
+        });
+    }
+    Ok(out)
 }
 
 /// What a channel measures (the hwmon attribute prefix).

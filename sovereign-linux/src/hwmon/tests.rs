@@ -328,3 +328,22 @@ fn sysfs_device_names_are_classified() {
         "pci-c0c3"
     );
 }
+
+#[test]
+fn attributes_of_old_style_drivers_are_found_under_device() {
+    let t = tempfile::tempdir().unwrap();
+    build(
+        t.path(),
+        &[Chip {
+            hwmon: 0,
+            name: "old",
+            device: Some("2-004c"),
+            files: &[],
+        }],
+    );
+    fs::write(t.path().join("devices/2-004c/temp1_input"), "41000\n").unwrap();
+    let chip = Hwmon::with_sysfs_root(t.path())
+        .find(&ChipSelector::name("old"))
+        .unwrap();
+    assert_eq!(temp(chip.channels().unwrap()[0].read().unwrap()), 41000);
+}
