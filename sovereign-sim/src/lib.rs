@@ -14,6 +14,7 @@
 //! | [`hwmon`] | writes the simulated board as a Linux hwmon sysfs tree |
 //! | [`fault`] | fault injection per device and time window |
 
+pub mod board;
 pub mod bus;
 pub mod chips;
 pub mod fault;
