@@ -278,12 +278,7 @@ impl Hwmon {
             let name = read_short(&dir.join("name"))
                 .or_else(|| read_short(&dir.join("device/name")))
                 .unwrap_or_default();
-            let device = match std::fs::read_link(dir.join("device")) {
-                Ok(target) => target.file_name().map_or(DeviceId::Virtual, |f| {
-                    DeviceId::from_sysfs_name(&f.to_string_lossy())
-                }),
-                Err(_) => DeviceId::Virtual,
-            };
+            let device = device_id(&dir);
             chips.push(HwmonChip { name, device, dir });
         }
         chips.sort_by(|a, b| (&a.name, &a.device).cmp(&(&b.name, &b.device)));
@@ -331,6 +326,21 @@ impl Hwmon {
             )),
         }
     }
+}
+
+/// The identity of the device behind `<hwmon dir>/device`. The link is relative and may
+/// be written either way (`../../../0000:00:18.3`, or `../..` from inside the device's
+/// `hwmon/hwmonN`), so it is resolved to the real directory first; a link that cannot be
+/// resolved falls back to the last component of its target.
+fn device_id(hwmon_dir: &Path) -> DeviceId {
+    let link = hwmon_dir.join("device");
+    let name = match std::fs::canonicalize(&link) {
+        Ok(real) => real.file_name().map(|f| f.to_string_lossy().into_owned()),
+        Err(_) => std::fs::read_link(&link)
+            .ok()
+            .and_then(|t| t.file_name().map(|f| f.to_string_lossy().into_owned())),
+    };
+    name.map_or(DeviceId::Virtual, |n| DeviceId::from_sysfs_name(&n))
 }
 
 /// Reads a short text file (name, label), trimmed; `None` if absent, unreadable or empty.

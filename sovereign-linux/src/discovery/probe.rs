@@ -5,10 +5,11 @@
 //! identification registers and either names the chip, says why the registers do not
 //! match, or reports that nothing answered.
 //!
-//! The predicates here restate HARDWARE.md §1 (JC-42.4), §2 (SPD5118) and §3a (EMC230x).
-//! They are written so that the core's own detection functions (`sovereign_hal::chips`)
-//! can replace the bodies without changing the table in [`detectors`].
+//! The identification rules are the core's (`sovereign_hal::chips`): `jc42::is_jc42`,
+//! `spd5118::is_spd5118`, `emc230x::identify` (HARDWARE.md §1, §2, §3a); this module only
+//! reads the registers they need, and says why a device that answered did not match.
 
+use sovereign_hal::chips::{emc230x, jc42, sbtsi, spd5118};
 use sovereign_hal::smbus::{self, Capabilities, Smbus};
 
 /// A read-only view of an SMBus: byte and word reads, nothing else.
@@ -154,119 +155,75 @@ fn needs(bus: &dyn ProbeBus, caps: Capabilities, what: &str) -> Option<Probe> {
     }
 }
 
-/// JEDEC manufacturer IDs in the kernel's jc42 table (HARDWARE.md §1).
-const JC42_MANUFACTURERS: [(u16, &str); 12] = [
-    (0x11D4, "Analog Devices"),
-    (0x001F, "Atmel"),
-    (0x1114, "Atmel"),
-    (0x004D, "Maxim"),
-    (0x00B3, "IDT"),
-    (0x0054, "Microchip"),
-    (0x1131, "NXP"),
-    (0x1B09, "ON Semiconductor"),
-    (0x104A, "ST"),
-    (0x1C68, "Giantec"),
-    (0x132D, "Giantec"),
-    (0x1C85, "Seiko"),
-];
-
-/// The JC-42.4 identification rule on register values (already byte-swapped: the chip
-/// sends MSB first), HARDWARE.md §1 steps 2–4. The kernel also matches the device ID
-/// against a per-manufacturer table; this accepts any device ID of a listed manufacturer.
-pub fn is_jc42(
-    cap: u16,
-    config: u16,
-    manufacturer: u16,
-    device: u16,
-) -> Result<&'static str, String> {
-    if cap & 0xFF00 != 0 {
-        return Err(format!("capability {cap:#06x} has reserved bits 15:8 set"));
-    }
-    if config & 0xF820 != 0 {
-        return Err(format!(
-            "configuration {config:#06x} has reserved bits set (mask 0xF820)"
-        ));
-    }
-    // TSE2004-class parts (device ID 0x22xx) must have capability bits 1, 5, 6.
-    if device & 0xFF00 == 0x2200 && cap & 0x0062 != 0x0062 {
-        return Err(format!(
-            "TSE2004 device {device:#06x} without capability bits 0x0062 ({cap:#06x})"
-        ));
-    }
-    JC42_MANUFACTURERS
-        .iter()
-        .find(|(id, _)| *id == manufacturer)
-        .map(|(_, name)| *name)
-        .ok_or_else(|| format!("manufacturer ID {manufacturer:#06x} is not a JC-42.4 vendor"))
-}
-
 fn detect_jc42(bus: &mut dyn ProbeBus, a: u8) -> Probe {
     if let Some(p) = needs(bus, Capabilities::READ_WORD_DATA, "word") {
         return p;
     }
-    // HARDWARE.md §1: 16-bit registers, MSB first on the wire → swap the SMBus word.
+    // HARDWARE.md §1: capability 0x00, configuration 0x01, manufacturer 0x06, device
+    // 0x07; 16-bit registers sent MSB first → swap the SMBus word.
     let cap = read!(bus.read_word(a, 0x00)).swap_bytes();
     let config = read!(bus.read_word(a, 0x01)).swap_bytes();
     let manufacturer = read!(bus.read_word(a, 0x06)).swap_bytes();
     let device = read!(bus.read_word(a, 0x07)).swap_bytes();
-    match is_jc42(cap, config, manufacturer, device) {
-        Ok(vendor) => Probe::Identified {
+    if jc42::is_jc42(cap, config, manufacturer, device) {
+        Probe::Identified {
             chip: "jc42",
             detail: format!(
-                "JC-42.4 temperature sensor, {vendor} (manufacturer {manufacturer:#06x}, device {device:#06x})"
+                "JC-42.4 temperature sensor (manufacturer {manufacturer:#06x}, device {device:#06x})"
             ),
-        },
-        Err(why) => Probe::Mismatch { why },
+        }
+    } else {
+        Probe::Mismatch {
+            why: format!(
+                "capability {cap:#06x}, configuration {config:#06x}, manufacturer {manufacturer:#06x}, \
+                 device {device:#06x} are not a known JC-42.4 part"
+            ),
+        }
     }
-}
-
-/// The SPD5118 identification rule on MR0–MR5 (HARDWARE.md §2).
-pub fn is_spd5118(mr: [u8; 6]) -> Result<(), String> {
-    let [mr0, mr1, mr2, mr3, mr4, mr5] = mr;
-    if (mr0, mr1) != (0x51, 0x18) {
-        return Err(format!("device type {mr0:#04x}{mr1:02x} is not 0x5118"));
-    }
-    if mr2 & 0xC1 != 0 {
-        return Err(format!(
-            "revision {mr2:#04x} has reserved bits set (mask 0xC1)"
-        ));
-    }
-    if mr3.count_ones() % 2 != 1 || mr4.count_ones() % 2 != 1 {
-        return Err(format!(
-            "vendor bytes {mr3:#04x} {mr4:#04x} do not both have odd parity (JEP106)"
-        ));
-    }
-    if matches!(mr4 & 0x7F, 0 | 0x7F) {
-        return Err(format!("vendor ID {mr4:#04x} is not a JEP106 code"));
-    }
-    if mr5 & 0x02 == 0 || mr5 & 0xFC != 0 {
-        return Err(format!(
-            "capability {mr5:#04x}: no temperature sensor, or reserved bits set"
-        ));
-    }
-    Ok(())
 }
 
 fn detect_spd5118(bus: &mut dyn ProbeBus, a: u8) -> Probe {
     if let Some(p) = needs(bus, Capabilities::READ_BYTE_DATA, "byte") {
         return p;
     }
+    // HARDWARE.md §2: MR0..MR5, MR19, MR20, MR26 (register = MR number in 8-bit mode).
     let mut mr = [0u8; 6];
-    for (i, slot) in mr.iter_mut().enumerate() {
-        *slot = read!(bus.read_byte(a, i as u8));
+    for (i, slot) in (0u8..).zip(mr.iter_mut()) {
+        *slot = read!(bus.read_byte(a, i));
     }
-    match is_spd5118(mr) {
-        Ok(()) => Probe::Identified {
+    let id = spd5118::Identification {
+        device_type: u16::from_be_bytes([mr[0], mr[1]]),
+        revision: mr[2],
+        vendor_bank: mr[3],
+        vendor_id: mr[4],
+        capability: mr[5],
+        temperature_clear: read!(bus.read_byte(a, 0x13)),
+        error_clear: read!(bus.read_byte(a, 0x14)),
+        temperature_config: read!(bus.read_byte(a, 0x1A)),
+    };
+    if spd5118::is_spd5118(&id) {
+        Probe::Identified {
             chip: "spd5118",
             detail: format!(
-                "DDR5 SPD5118 hub with thermal sensor (vendor bank {:#04x} id {:#04x}, revision {:#04x})",
-                mr[3], mr[4], mr[2]
+                "DDR5 SPD5118 hub with thermal sensor (vendor bank {:#04x} id {:#04x}, revision {:#04x}{})",
+                id.vendor_bank,
+                id.vendor_id,
+                id.revision,
+                if id.temperature_config & 1 != 0 {
+                    ", sensor disabled"
+                } else {
+                    ""
+                }
             ),
-        },
-        // A DDR4 ee1004 EEPROM also answers here: say so rather than guess.
-        Err(why) => Probe::Mismatch {
-            why: format!("not an SPD5118 ({why}); a DDR4 SPD EEPROM answers here too"),
-        },
+        }
+    } else {
+        // A DDR4 SPD EEPROM (ee1004) also answers here: say so rather than guess.
+        Probe::Mismatch {
+            why: format!(
+                "not an SPD5118 (device type {:#06x}); a DDR4 SPD EEPROM answers here too",
+                id.device_type
+            ),
+        }
     }
 }
 
@@ -274,28 +231,21 @@ fn detect_emc230x(bus: &mut dyn ProbeBus, a: u8) -> Probe {
     if let Some(p) = needs(bus, Capabilities::READ_BYTE_DATA, "byte") {
         return p;
     }
-    // HARDWARE.md §3a: vendor 0xFE must be 0x5D; product 0xFD 0x34/0x35/0x36/0x37.
+    // HARDWARE.md §3a: vendor 0xFE, product 0xFD.
     let vendor = read!(bus.read_byte(a, 0xFE));
     let product = read!(bus.read_byte(a, 0xFD));
-    if vendor != 0x5D {
-        return Probe::Mismatch {
-            why: format!("vendor register {vendor:#04x} is not Microchip's 0x5D"),
-        };
-    }
-    let (name, fans) = match product {
-        0x34 => ("EMC2305", 5),
-        0x35 => ("EMC2303", 3),
-        0x36 => ("EMC2302", 2),
-        0x37 => ("EMC2301", 1),
-        other => {
-            return Probe::Mismatch {
-                why: format!("Microchip product {other:#04x} is not an EMC230x"),
-            };
-        }
-    };
-    Probe::Identified {
-        chip: "emc2305",
-        detail: format!("{name} fan controller, {fans} fan(s)"),
+    match emc230x::identify(vendor, product) {
+        Some(v) => Probe::Identified {
+            chip: "emc2305",
+            detail: format!(
+                "{} fan controller, {} fan(s)",
+                format!("{v:?}").to_uppercase(),
+                v.fan_count()
+            ),
+        },
+        None => Probe::Mismatch {
+            why: format!("vendor {vendor:#04x} / product {product:#04x} are not an EMC230x"),
+        },
     }
 }
 
@@ -303,17 +253,28 @@ fn detect_sbtsi(bus: &mut dyn ProbeBus, a: u8) -> Probe {
     if let Some(p) = needs(bus, Capabilities::READ_BYTE_DATA, "byte") {
         return p;
     }
-    // AMD SB-TSI has no identification register the kernel checks: a temperature-looking
-    // integer byte (0x01) and a decimal byte (0x10) whose low 5 bits are 0 (0.125 °C steps
-    // in bits 7:5) make it a candidate only.
-    let int = read!(bus.read_byte(a, 0x01));
-    let dec = read!(bus.read_byte(a, 0x10));
-    if dec & 0x1F == 0 && int <= 125 {
+    // AMD SB-TSI has no identification register the kernel checks (sovereign_hal's
+    // sbtsi module: configuration 0x03, integer 0x01, decimal 0x10, bits 7:5 of the
+    // decimal count 0.125 °C). A decimal byte with its low 5 bits clear and a plausible
+    // temperature make it a candidate only.
+    let config = read!(bus.read_byte(a, 0x03));
+    let (int, dec) = match sbtsi::conversion::read_order_from_config(config) {
+        sbtsi::ReadOrder::IntegerFirst => {
+            let i = read!(bus.read_byte(a, 0x01));
+            (i, read!(bus.read_byte(a, 0x10)))
+        }
+        sbtsi::ReadOrder::DecimalFirst => {
+            let d = read!(bus.read_byte(a, 0x10));
+            (read!(bus.read_byte(a, 0x01)), d)
+        }
+    };
+    let range = sbtsi::conversion::range_from_config(config);
+    let t = sbtsi::conversion::temperature_in_range(int, dec, range);
+    if dec & 0x1F == 0 && (0..=125_000).contains(&t.0) {
         Probe::Candidate {
             chip: "sbtsi",
             detail: format!(
-                "answers like AMD SB-TSI (temperature {int}.{:03} °C); no ID register: confirm from board documentation",
-                u32::from(dec >> 5) * 125
+                "answers like AMD SB-TSI (CPU temperature {t}); no ID register: confirm from board documentation"
             ),
         }
     } else {
@@ -349,50 +310,6 @@ mod tests {
     }
 
     const PIIX4: u64 = 0x037F_0000;
-
-    #[test]
-    fn jc42_rule_follows_the_kernel() {
-        // A Microchip TSE2004 part: capability 0x0067 has bits 0x62.
-        assert_eq!(is_jc42(0x0067, 0x0000, 0x0054, 0x2201), Ok("Microchip"));
-        assert!(
-            is_jc42(0x0001, 0x0000, 0x0054, 0x2201).is_err(),
-            "TSE2004 without 0x62"
-        );
-        assert!(
-            is_jc42(0x0100, 0, 0x0054, 0x0400).is_err(),
-            "reserved capability bits"
-        );
-        assert!(
-            is_jc42(0x0001, 0x0020, 0x0054, 0x0400).is_err(),
-            "reserved config bit 5"
-        );
-        assert!(
-            is_jc42(0x0001, 0x0000, 0x1234, 0x0400).is_err(),
-            "unknown vendor"
-        );
-    }
-
-    #[test]
-    fn spd5118_rule_follows_the_kernel() {
-        // Type 0x5118, revision 0x12, vendor bank 0x80 / id 0xB3 (odd parity), capability 0x02.
-        assert_eq!(is_spd5118([0x51, 0x18, 0x12, 0x80, 0xB3, 0x02]), Ok(()));
-        assert!(
-            is_spd5118([0x51, 0x18, 0x13, 0x80, 0xB3, 0x02]).is_err(),
-            "revision bit 0"
-        );
-        assert!(
-            is_spd5118([0x51, 0x18, 0x12, 0x81, 0xB3, 0x02]).is_err(),
-            "even parity"
-        );
-        assert!(
-            is_spd5118([0x51, 0x18, 0x12, 0x80, 0xB3, 0x00]).is_err(),
-            "no sensor"
-        );
-        assert!(
-            is_spd5118([0x23, 0x11, 0x12, 0x80, 0xB3, 0x02]).is_err(),
-            "DDR4 SPD bytes"
-        );
-    }
 
     #[test]
     fn detectors_identify_chips_through_word_swapped_and_byte_reads() {
@@ -455,5 +372,22 @@ mod tests {
             matches!(&p, Probe::Mismatch { why } if why.contains("DDR4")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn sbtsi_is_only_ever_a_candidate_read_in_its_latch_order() {
+        // Config 0x20: decimal first (bit 5); 45.625 °C = integer 45, decimal 5 << 5.
+        let fake =
+            Fake::adapter(PIIX4).with_device(0x4C, &[(0x03, 0x20), (0x01, 45), (0x10, 5 << 5)]);
+        let mut b = bus(&fake);
+        match (detectors()[3].detect)(&mut b, 0x4C) {
+            Probe::Candidate {
+                chip: "sbtsi",
+                detail,
+            } => assert!(detail.contains("45.625 °C"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+        let order: Vec<u8> = fake.0.borrow().transfers.iter().map(|t| t.1).collect();
+        assert_eq!(order, vec![0x03, 0x10, 0x01]);
     }
 }

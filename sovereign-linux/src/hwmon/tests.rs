@@ -347,3 +347,51 @@ fn attributes_of_old_style_drivers_are_found_under_device() {
         .unwrap();
     assert_eq!(temp(chip.channels().unwrap()[0].read().unwrap()), 41000);
 }
+
+/// The layout the kernel (and the simulator's writer) really use: the class entry is a
+/// link into `devices/`, and `device` inside `hwmon/hwmonN` points two levels up.
+fn build_linked(root: &Path, hwmon: u32, name: &str, device_path: &str, files: &[(&str, &str)]) {
+    let dir = root
+        .join("devices")
+        .join(device_path)
+        .join("hwmon")
+        .join(format!("hwmon{hwmon}"));
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("name"), format!("{name}\n")).unwrap();
+    symlink("../..", dir.join("device")).unwrap();
+    for (f, v) in files {
+        fs::write(dir.join(f), v).unwrap();
+    }
+    fs::create_dir_all(root.join("class/hwmon")).unwrap();
+    symlink(
+        format!("../../devices/{device_path}/hwmon/hwmon{hwmon}"),
+        root.join("class/hwmon").join(format!("hwmon{hwmon}")),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_device_link_pointing_up_the_tree_resolves_to_the_device_name() {
+    let t = tempfile::tempdir().unwrap();
+    build_linked(
+        t.path(),
+        4,
+        "spd5118",
+        "pci0000:00/0000:00:14.0/i2c-1/1-0052",
+        &[("temp1_input", "36250\n")],
+    );
+    build_linked(t.path(), 0, "k10temp", "pci0000:00/0000:00:18.3", K10TEMP);
+    let h = Hwmon::with_sysfs_root(t.path());
+    let spd = h
+        .find(&ChipSelector::at(
+            "spd5118",
+            DeviceId::I2c {
+                bus: 1,
+                address: 0x52,
+            },
+        ))
+        .unwrap();
+    assert_eq!(temp(spd.channels().unwrap()[0].read().unwrap()), 36250);
+    let k = h.find(&ChipSelector::name("k10temp")).unwrap();
+    assert_eq!(k.device(), &DeviceId::Pci("0000:00:18.3".into()));
+}
