@@ -9,20 +9,31 @@
 //! - SMBus adapters (`<sysfs>/class/i2c-adapter`, `<dev>/i2c-N`) with their functionality,
 //!   and with `--probe` a read-only probe of the well-known sensor addresses.
 //!
+//! `--sim` runs the simulator's reference board (REFERENCE-BOARD.md) at steady inference
+//! load, writes it as a hwmon tree in a temporary directory, and reads that tree through
+//! the same hwmon code; its MSR file and SMBus segments go through the same MSR readers
+//! and probe detectors.
+//!
 //! ```sh
 //! cargo run --example sensors
 //! cargo run --example sensors -- --json
 //! cargo run --example sensors -- --probe --board-toml
+//! cargo run --example sensors -- --sim
 //! ```
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Parser;
-use sovereign_hal::msr::MsrReader;
-use sovereign_linux::discovery::{self, CpuIdentity, DiscoveryRoots};
+use sovereign_hal::chips::emc230x::Emc230x;
+use sovereign_hal::msr::{MsrReader, RaplUnits, ReadError, amd, intel};
+use sovereign_hal::units::Duty;
+use sovereign_linux::discovery::{self, AdapterInfo, CpuIdentity, DiscoveryRoots, Finding};
 use sovereign_linux::hwmon::{Hwmon, HwmonChip, Reading, SensorKind};
 use sovereign_linux::msr::LinuxMsr;
+use sovereign_sim::board::{BoardPlant, BoardState, EMC2305_ADDRESS, ReferenceBoard};
+use sovereign_sim::chips::RailTelemetry;
+use sovereign_sim::plant::{Plant, PlantParams, Workload};
 
 /// One-shot sensor table (lm-sensors style) from hwmon, MSRs and SMBus, read-only.
 #[derive(Debug, Parser)]
@@ -46,6 +57,13 @@ struct Args {
     /// Print the discovery result as a board-config skeleton (TOML) and exit.
     #[arg(long)]
     board_toml: bool,
+    /// Read the simulator's reference board instead of this machine (hwmon tree written
+    /// to a temporary directory, simulated MSRs and SMBus segments).
+    #[arg(long)]
+    sim: bool,
+    /// With --sim: seconds of steady inference load to simulate before reading.
+    #[arg(long, default_value_t = 300, value_name = "S")]
+    sim_seconds: u32,
 }
 
 /// One reading or the reason it failed.
@@ -136,78 +154,166 @@ struct MsrRow {
     value: Result<String, String>,
 }
 
-/// µJ from a 32-bit RAPL energy count and the energy-status unit (bits 12:8 of the unit
-/// register): counts × 10⁶ / 2^ESU, floored (HARDWARE.md §7).
-fn rapl_microjoules(count: u64, unit_reg: u64) -> u64 {
-    let esu = (unit_reg >> 8) & 0x1F;
-    let counts = u128::from(count & 0xFFFF_FFFF);
-    u64::try_from((counts * 1_000_000) >> esu).unwrap_or(u64::MAX)
-}
-
-fn read_msrs(
-    dev_root: &std::path::Path,
-    cpu: u32,
-    id: Option<&CpuIdentity>,
-) -> Result<Vec<MsrRow>, String> {
-    let mut msr = LinuxMsr::with_root(dev_root.join("cpu"), cpu);
-    // Opening first turns "module not loaded" / "not root" into one clear line.
-    msr.open_cpu(cpu).map_err(|e| e.to_string())?;
+/// Reads the package-scope MSRs this CPU vendor has, through the core's readers.
+fn read_msrs<R: MsrReader>(msr: &mut R, cpu: u32, id: Option<&CpuIdentity>) -> Vec<MsrRow>
+where
+    R::Error: std::fmt::Display,
+{
+    // Show the reader's own message (it names the device and what to do).
+    fn why<E: std::fmt::Display + sovereign_hal::msr::Error>(e: ReadError<E>) -> String {
+        match e {
+            ReadError::Msr { error, .. } => error.to_string(),
+            other => other.to_string(),
+        }
+    }
     let mut rows = Vec::new();
-    let amd = id.is_some_and(CpuIdentity::is_amd);
-    let intel = id.is_some_and(CpuIdentity::is_intel);
-    // HARDWARE.md §7: AMD unit 0xC0010299 / package energy 0xC001029B; Intel 0x606 / 0x611.
-    let (unit_msr, energy_msr) = if amd {
-        (0xC001_0299, 0xC001_029B)
-    } else {
-        (0x606, 0x611)
+    let energy = |r: Result<(u32, RaplUnits), ReadError<R::Error>>| {
+        r.map(|(raw, units)| {
+            format!(
+                "{} (32-bit counter, wraps)",
+                units.counts_to_energy(u64::from(raw))
+            )
+        })
+        .map_err(why)
     };
-    if amd || intel {
-        let energy = msr
-            .read_msr(cpu, unit_msr)
-            .and_then(|u| msr.read_msr(cpu, energy_msr).map(|e| (u, e)))
-            .map(|(u, e)| {
-                let uj = rapl_microjoules(e, u);
-                format!(
-                    "{}.{:06} J (32-bit counter, wraps)",
-                    uj / 1_000_000,
-                    uj % 1_000_000
-                )
-            })
-            .map_err(|e| e.to_string());
+    if id.is_some_and(CpuIdentity::is_amd) {
+        let v = energy(amd::read_amd_package_energy(msr, cpu));
         rows.push(MsrRow {
             name: "RAPL package energy",
-            msr: energy_msr,
-            value: energy,
+            msr: amd::MSR_AMD_PKG_ENERGY_STATUS,
+            value: v,
         });
     }
-    if intel {
-        // HARDWARE.md §8: MSR_SMI_COUNT low 32 bits.
-        let smi = sovereign_linux::smi::read_intel_smi_count(&mut msr, cpu)
+    if id.is_some_and(CpuIdentity::is_intel) {
+        let v = energy(intel::read_intel_package_energy(msr, cpu));
+        rows.push(MsrRow {
+            name: "RAPL package energy",
+            msr: intel::MSR_PKG_ENERGY_STATUS,
+            value: v,
+        });
+        let v = intel::read_smi_count(msr, cpu)
             .map(|c| c.to_string())
-            .map_err(|e| e.to_string());
+            .map_err(why);
         rows.push(MsrRow {
             name: "SMI count since reset",
-            msr: 0x34,
-            value: smi,
+            msr: intel::MSR_SMI_COUNT,
+            value: v,
         });
-        // HARDWARE.md §8: package temperature = TjMax (0x1A2 bits 23:16) − readout
-        // (0x1B1 bits 22:16, the 7-bit mask turbostat uses).
-        let temp = msr
-            .read_msr(cpu, 0x1A2)
-            .and_then(|t| msr.read_msr(cpu, 0x1B1).map(|s| (t, s)))
-            .map(|(target, status)| {
-                let tjmax = i64::try_from((target >> 16) & 0xFF).unwrap_or(0);
-                let below = i64::try_from((status >> 16) & 0x7F).unwrap_or(0);
-                format!("+{}.0 °C (TjMax {tjmax} °C)", tjmax - below)
-            })
-            .map_err(|e| e.to_string());
+        // turbostat's 7-bit readout mask, valid bit required (HARDWARE.md §8).
+        let v = intel::read_package_temperature(msr, cpu, intel::READOUT_MASK_7BIT, true)
+            .map(|t| t.to_string())
+            .map_err(why);
         rows.push(MsrRow {
             name: "package temperature",
-            msr: 0x1B1,
-            value: temp,
+            msr: intel::MSR_IA32_PACKAGE_THERM_STATUS,
+            value: v,
         });
     }
-    Ok(rows)
+    rows
+}
+
+/// The simulator's reference board, run and written out for `--sim`.
+struct SimRun {
+    board: ReferenceBoard<SimPlant>,
+    tree_dir: tempfile::TempDir,
+}
+
+/// The simulator's thermal plant as the board's `BoardPlant` (the plant ↔ chips contract).
+struct SimPlant(Plant);
+
+impl BoardPlant for SimPlant {
+    fn step(&mut self, dt_s: f64) {
+        self.0.step(dt_s);
+    }
+    fn set_fan_duty(&mut self, fan: usize, duty: Duty) {
+        self.0.set_fan_duty(fan, duty);
+    }
+    fn set_fan_stalled(&mut self, fan: usize, stalled: bool) {
+        self.0.set_fan_stalled(fan, stalled);
+    }
+    fn board_state(&self) -> BoardState {
+        let s = self.0.snapshot();
+        BoardState {
+            time_s: s.time_s,
+            tctl_c: s.tctl_c,
+            tccd_c: s.tccd_c,
+            cpu_package_w: s.cpu_package_w,
+            cpu_core_w: s.cpu_core_w,
+            dimm_c: s.dimm_c,
+            rails: [0, 1, 2].map(|i| RailTelemetry {
+                vin_v: s.vrm_vin_v[i],
+                vout_v: s.vrm_vout_v[i],
+                iout_a: s.vrm_iout_a[i],
+                temperature_c: s.vrm_c[i],
+                pout_w: s.vrm_pout_w[i],
+                pin_w: s.vrm_pin_w[i],
+            }),
+            fan_rpm: s.fan_rpm,
+            inlet_c: s.inlet_c,
+            outlet_c: s.outlet_c,
+        }
+    }
+}
+
+fn run_sim(seconds: u32) -> Result<SimRun, String> {
+    let params = PlantParams::reference();
+    let workload = Workload::steady_inference(&params);
+    let plant = Plant::new(params, 1).map_err(|e| format!("simulator plant: {e:?}"))?;
+    let mut board = ReferenceBoard::new(SimPlant(plant), 4);
+    // Fans at full drive, as a BMC leaves them when it hands over: written through the
+    // core's EMC230x driver, as the daemon would.
+    let mut fans = Emc230x::new(&mut board.board_bus, EMC2305_ADDRESS);
+    for fan in 0..5 {
+        fans.set_duty(fan, Duty::FULL)
+            .map_err(|e| format!("simulated EMC2305: {e}"))?;
+    }
+    for _ in 0..seconds {
+        board.plant.0.apply_workload(&workload);
+        board.step(1.0);
+    }
+    let tree_dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    board
+        .write_hwmon(tree_dir.path(), 7)
+        .map_err(|e| format!("writing the hwmon tree: {e}"))?;
+    Ok(SimRun { board, tree_dir })
+}
+
+/// The simulated SMBus segments, probed with the same detectors as a real bus.
+fn sim_smbus(
+    board: &mut ReferenceBoard<SimPlant>,
+) -> (Vec<AdapterInfo>, Vec<Finding>, Vec<String>) {
+    let mut adapters = Vec::new();
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
+    let segments = [
+        (
+            0,
+            &mut board.dimm_bus_0,
+            "simulated SMBus segment 0 (DIMMs A1..H1)",
+        ),
+        (
+            1,
+            &mut board.dimm_bus_1,
+            "simulated SMBus segment 1 (DIMMs I1..L1)",
+        ),
+        (
+            2,
+            &mut board.board_bus,
+            "simulated SMBus segment 2 (fans, VRMs, board sensors)",
+        ),
+    ];
+    for (n, bus, name) in segments {
+        let caps = sovereign_hal::smbus::Smbus::capabilities(bus);
+        adapters.push(AdapterInfo {
+            bus: n,
+            name: Some(name.into()),
+            functionality: Ok(u64::from(caps.bits())),
+        });
+        let (f, notes_n) = discovery::probe_addresses(bus, n, &|_| None);
+        findings.extend(f);
+        notes.extend(notes_n);
+    }
+    (adapters, findings, notes)
 }
 
 fn json_str(s: &str) -> String {
@@ -231,7 +337,7 @@ fn json_opt(s: Option<&str>) -> String {
     s.map_or_else(|| "null".to_owned(), json_str)
 }
 
-fn cpu_line(id: Option<&CpuIdentity>) -> String {
+fn cpu_line(id: Option<&CpuIdentity>, host: bool) -> String {
     match id {
         Some(c) => format!(
             "{} ({}, family {:#x}, model {:#x}, stepping {}){}",
@@ -244,7 +350,7 @@ fn cpu_line(id: Option<&CpuIdentity>) -> String {
             c.family,
             c.model,
             c.stepping,
-            if discovery::under_hypervisor() {
+            if host && discovery::under_hypervisor() {
                 ", running under a hypervisor"
             } else {
                 ""
@@ -260,20 +366,70 @@ fn main() {
         sysfs: args.sysfs_root.clone(),
         dev: args.dev_root.clone(),
     };
-    let disc = discovery::discover(&roots, args.probe);
+    let mut sim = if args.sim {
+        match run_sim(args.sim_seconds) {
+            Ok(run) => Some(run),
+            Err(e) => {
+                eprintln!("sensors: --sim: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
+    let mut disc = discovery::discover(&roots, args.probe && sim.is_none());
+    let host_cpu = disc.cpu.clone();
+    let (hwmon, msrs, msr_path) = match sim.as_mut() {
+        Some(run) => {
+            disc.cpu = Some(CpuIdentity {
+                vendor: "AuthenticAMD".into(),
+                family: 0x19,
+                model: 0xA0,
+                stepping: 0,
+                brand: format!(
+                    "simulated EPYC 9754-class reference board, {} s at steady inference load, fans at full drive",
+                    args.sim_seconds
+                ),
+            });
+            let (adapters, findings, notes) = sim_smbus(&mut run.board);
+            disc.adapters = Ok(adapters);
+            disc.findings = findings;
+            disc.notes = notes;
+            disc.hwmon = Hwmon::with_sysfs_root(run.tree_dir.path())
+                .chips()
+                .map_err(|e| e.to_string());
+            let rows = read_msrs(&mut run.board.msr, args.cpu, disc.cpu.as_ref());
+            (
+                Hwmon::with_sysfs_root(run.tree_dir.path()),
+                Ok(rows),
+                PathBuf::from("(simulated MSR file)"),
+            )
+        }
+        None => {
+            let msr_path = args
+                .dev_root
+                .join("cpu")
+                .join(args.cpu.to_string())
+                .join("msr");
+            let mut msr = LinuxMsr::with_root(args.dev_root.join("cpu"), args.cpu);
+            // Opening first turns "module not loaded" / "not root" into one clear line.
+            let rows = msr
+                .open_cpu(args.cpu)
+                .map(|()| read_msrs(&mut msr, args.cpu, disc.cpu.as_ref()));
+            (
+                Hwmon::with_sysfs_root(&args.sysfs_root),
+                rows.map_err(|e| e.to_string()),
+                msr_path,
+            )
+        }
+    };
     if args.board_toml {
         print!("{}", disc.to_board_toml());
         return;
     }
     let cpu = disc.cpu.as_ref();
-    let hwmon = Hwmon::with_sysfs_root(&args.sysfs_root);
     let hw = read_hwmon(&hwmon);
-    let msr_path = args
-        .dev_root
-        .join("cpu")
-        .join(args.cpu.to_string())
-        .join("msr");
-    let msrs = read_msrs(&args.dev_root, args.cpu, cpu);
+    let show_findings = args.probe || sim.is_some();
 
     if args.json {
         let mut j = String::from("{");
@@ -281,13 +437,14 @@ fn main() {
             Some(c) => {
                 let _ = write!(
                     j,
-                    "\"cpu\":{{\"vendor\":{},\"family\":{},\"model\":{},\"stepping\":{},\"brand\":{},\"hypervisor\":{}}}",
+                    "\"cpu\":{{\"vendor\":{},\"family\":{},\"model\":{},\"stepping\":{},\"brand\":{},\"hypervisor\":{},\"simulated\":{}}}",
                     json_str(&c.vendor),
                     c.family,
                     c.model,
                     c.stepping,
                     json_str(&c.brand),
-                    discovery::under_hypervisor()
+                    sim.is_none() && discovery::under_hypervisor(),
+                    sim.is_some()
                 );
             }
             None => j.push_str("\"cpu\":null"),
@@ -415,7 +572,12 @@ fn main() {
         return;
     }
 
-    println!("CPU: {}   [CPUID]", cpu_line(cpu));
+    if sim.is_some() {
+        println!("CPU: {}   [simulator]", cpu_line(cpu, false));
+        println!("host CPU: {}   [CPUID]", cpu_line(host_cpu.as_ref(), true));
+    } else {
+        println!("CPU: {}   [CPUID]", cpu_line(cpu, true));
+    }
     println!();
     match &hw {
         Ok(chips) if chips.is_empty() => println!(
@@ -486,7 +648,7 @@ fn main() {
         }
         Err(e) => println!("  unavailable: {e}"),
     }
-    if args.probe {
+    if show_findings {
         if disc.findings.is_empty() {
             println!("  probe: nothing identified at the well-known addresses");
         }

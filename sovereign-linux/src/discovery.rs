@@ -17,7 +17,7 @@ use sovereign_hal::smbus::Capabilities;
 
 use crate::hwmon::{Hwmon, HwmonChip};
 use crate::i2c::{I2cBus, I2cOpen, bound_driver, capability_name};
-use probe::{Probe, detectors};
+use probe::{Probe, ProbeBus, detectors};
 
 /// The CPU as CPUID names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,99 +222,77 @@ pub struct Finding {
     pub claimed_by: Option<String>,
 }
 
-/// Probes the well-known addresses on `bus`, read-only. Addresses owned by a kernel driver
-/// are not touched; they are reported with the owner (for the families whose addresses
-/// they are). Returns the findings and notes on what could not be probed.
+/// Probes the well-known addresses on `/dev/i2c-<bus>`, read-only. Addresses a kernel
+/// driver owns (sysfs `driver` link) are not touched; they are reported with the owner.
+/// Returns the findings and notes on what could not be probed.
 pub fn probe_bus(opener: &I2cOpen, sysfs_root: &Path, bus: u32) -> (Vec<Finding>, Vec<String>) {
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
-    let mut handle = match I2cBus::open_with(opener.clone(), crate::i2c::RealI2cSys, bus) {
-        Ok(h) => h,
-        Err(e) => {
-            notes.push(e.to_string());
-            return (findings, notes);
-        }
-    };
-    probe_with(&mut handle, sysfs_root, bus, &mut findings, &mut notes);
-    (findings, notes)
+    match I2cBus::open_with(opener.clone(), crate::i2c::RealI2cSys, bus) {
+        Ok(mut handle) => probe_addresses(&mut handle, bus, &|a| bound_driver(sysfs_root, bus, a)),
+        Err(e) => (Vec::new(), vec![e.to_string()]),
+    }
 }
 
-fn probe_with<S: crate::i2c::I2cSys + Clone>(
-    handle: &mut I2cBus<S>,
-    sysfs_root: &Path,
-    bus: u32,
-    findings: &mut Vec<Finding>,
-    notes: &mut Vec<String>,
-) {
+/// Probes the well-known addresses on any read-only bus view (a real `I2cBus`, a
+/// simulated bus). `owner(address)` names the kernel driver that owns an address; such
+/// addresses are reported and never read.
+pub fn probe_addresses(
+    bus: &mut dyn ProbeBus,
+    bus_number: u32,
+    owner: &dyn Fn(u8) -> Option<String>,
+) -> (Vec<Finding>, Vec<String>) {
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
     let mut done: Vec<u8> = Vec::new();
     for det in detectors() {
         for &address in det.addresses {
             if done.contains(&address) {
                 continue;
             }
-            if let Some(driver) = bound_driver(sysfs_root, bus, address) {
+            let found = |chip, detail, identified, claimed_by| Finding {
+                bus: bus_number,
+                address,
+                chip,
+                detail,
+                identified,
+                claimed_by,
+            };
+            if let Some(driver) = owner(address) {
                 done.push(address);
-                findings.push(Finding {
-                    bus,
-                    address,
-                    chip: det.chip,
-                    detail: format!("claimed by kernel driver {driver}: read it through hwmon"),
-                    identified: false,
-                    claimed_by: Some(driver),
-                });
+                let detail = format!("claimed by kernel driver {driver}: read it through hwmon");
+                findings.push(found(det.chip, detail, false, Some(driver)));
                 continue;
             }
-            let dev = match handle.device(address) {
-                Ok(d) => d,
-                Err(e) => {
-                    done.push(address);
-                    if let Some(driver) = e.claimed_by() {
-                        findings.push(Finding {
-                            bus,
-                            address,
-                            chip: det.chip,
-                            detail: e.to_string(),
-                            identified: false,
-                            claimed_by: Some(driver.to_owned()),
-                        });
-                    } else {
-                        notes.push(e.to_string());
-                    }
-                    continue;
-                }
-            };
-            match (det.detect)(dev, address) {
+            match (det.detect)(bus, address) {
                 Probe::Identified { chip, detail } => {
                     done.push(address);
-                    findings.push(Finding {
-                        bus,
-                        address,
-                        chip,
-                        detail,
-                        identified: true,
-                        claimed_by: None,
-                    });
+                    findings.push(found(chip, detail, true, None));
                 }
                 Probe::Candidate { chip, detail } => {
                     done.push(address);
-                    findings.push(Finding {
-                        bus,
-                        address,
-                        chip,
-                        detail,
-                        identified: false,
-                        claimed_by: None,
-                    });
+                    findings.push(found(chip, detail, false, None));
+                }
+                Probe::Claimed(message) => {
+                    done.push(address);
+                    findings.push(found(
+                        det.chip,
+                        message,
+                        false,
+                        Some("a kernel driver".into()),
+                    ));
                 }
                 Probe::Absent => done.push(address),
                 Probe::Mismatch { .. } => {} // another family may claim this address
                 Probe::Failed(why) => {
-                    notes.push(format!("i2c-{bus} {address:#04x} ({}): {why}", det.chip));
+                    notes.push(format!(
+                        "i2c-{bus_number} {address:#04x} ({}): {why}",
+                        det.chip
+                    ));
                 }
             }
         }
     }
     findings.sort_by_key(|f| f.address);
+    (findings, notes)
 }
 
 /// Everything discovery found, plus why each missing source is missing.
@@ -560,8 +538,8 @@ mod tests {
             .with_device(0x2D, &[(0xFE, 0x5D), (0xFD, 0x34)]);
         let mut bus =
             I2cBus::open_with(I2cOpen::new().sysfs_root(t.path()), fake.clone(), 0).unwrap();
-        let (mut findings, mut notes) = (Vec::new(), Vec::new());
-        probe_with(&mut bus, t.path(), 0, &mut findings, &mut notes);
+        let root = t.path().to_owned();
+        let (findings, notes) = probe_addresses(&mut bus, 0, &|a| bound_driver(&root, 0, a));
         let summary: Vec<(u8, &str, bool, Option<&str>)> = findings
             .iter()
             .map(|f| (f.address, f.chip, f.identified, f.claimed_by.as_deref()))

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use sovereign_hal::msr::MsrReader;
 
-/// Intel `MSR_SMI_COUNT` (HARDWARE.md §8).
-pub const MSR_SMI_COUNT: u32 = 0x34;
+/// Intel `MSR_SMI_COUNT` (HARDWARE.md §8), from the core's register map.
+pub use sovereign_hal::msr::intel::MSR_SMI_COUNT;
 /// AMD Zen core PMU raw event `ls_smi_rx`, "SMIs received" (HARDWARE.md §8).
 pub const AMD_LS_SMI_RX: u64 = 0x2B;
 

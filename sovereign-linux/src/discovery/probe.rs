@@ -79,6 +79,8 @@ pub enum Probe {
     },
     /// Nothing acknowledged.
     Absent,
+    /// The operating system refused the address because a kernel driver owns it.
+    Claimed(String),
     /// The adapter cannot do the reads this detector needs, or the bus failed.
     Failed(String),
 }
