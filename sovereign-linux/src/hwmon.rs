@@ -525,6 +525,11 @@ impl Channel {
 }
 
 /// An open hwmon attribute, re-read with one `pread` per reading.
+///
+/// sysfs regenerates the value on every read from offset 0 of the same open file. A tree
+/// whose files are *replaced* (written elsewhere, then renamed over, as the simulator's
+/// writer does to stay atomic) leaves this file on the old value: read such trees with
+/// [`Channel::read`], which opens the current file each time.
 #[derive(Debug)]
 pub struct SensorFile {
     file: File,
