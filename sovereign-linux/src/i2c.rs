@@ -1091,7 +1091,7 @@ impl<S: I2cSys> embedded_hal::i2c::I2c for I2cDevice<S> {
                 self.write_word_data(address, *cmd, u16::from_le_bytes([*lo, *hi]))
             }
             [Operation::Write([cmd, data @ ..])]
-                if has(Capabilities::WRITE_I2C_BLOCK) && data.len() <= BLOCK_MAX =>
+                if has(Capabilities::WRITE_I2C_BLOCK) && (1..=BLOCK_MAX).contains(&data.len()) =>
             {
                 self.write_i2c_block_data(address, *cmd, data)
             }
