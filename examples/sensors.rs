@@ -31,8 +31,7 @@ use sovereign_hal::units::Duty;
 use sovereign_linux::discovery::{self, AdapterInfo, CpuIdentity, DiscoveryRoots, Finding};
 use sovereign_linux::hwmon::{Hwmon, HwmonChip, Reading, SensorKind};
 use sovereign_linux::msr::LinuxMsr;
-use sovereign_sim::board::{BoardPlant, BoardState, EMC2305_ADDRESS, ReferenceBoard};
-use sovereign_sim::chips::RailTelemetry;
+use sovereign_sim::board::{EMC2305_ADDRESS, ReferenceBoard};
 use sovereign_sim::plant::{Plant, PlantParams, Workload};
 
 /// One-shot sensor table (lm-sensors style) from hwmon, MSRs and SMBus, read-only.
@@ -214,52 +213,15 @@ where
 
 /// The simulator's reference board, run and written out for `--sim`.
 struct SimRun {
-    board: ReferenceBoard<SimPlant>,
+    board: ReferenceBoard<Plant>,
     tree_dir: tempfile::TempDir,
-}
-
-/// The simulator's thermal plant as the board's `BoardPlant` (the plant ↔ chips contract).
-struct SimPlant(Plant);
-
-impl BoardPlant for SimPlant {
-    fn step(&mut self, dt_s: f64) {
-        self.0.step(dt_s);
-    }
-    fn set_fan_duty(&mut self, fan: usize, duty: Duty) {
-        self.0.set_fan_duty(fan, duty);
-    }
-    fn set_fan_stalled(&mut self, fan: usize, stalled: bool) {
-        self.0.set_fan_stalled(fan, stalled);
-    }
-    fn board_state(&self) -> BoardState {
-        let s = self.0.snapshot();
-        BoardState {
-            time_s: s.time_s,
-            tctl_c: s.tctl_c,
-            tccd_c: s.tccd_c,
-            cpu_package_w: s.cpu_package_w,
-            cpu_core_w: s.cpu_core_w,
-            dimm_c: s.dimm_c,
-            rails: [0, 1, 2].map(|i| RailTelemetry {
-                vin_v: s.vrm_vin_v[i],
-                vout_v: s.vrm_vout_v[i],
-                iout_a: s.vrm_iout_a[i],
-                temperature_c: s.vrm_c[i],
-                pout_w: s.vrm_pout_w[i],
-                pin_w: s.vrm_pin_w[i],
-            }),
-            fan_rpm: s.fan_rpm,
-            inlet_c: s.inlet_c,
-            outlet_c: s.outlet_c,
-        }
-    }
 }
 
 fn run_sim(seconds: u32) -> Result<SimRun, String> {
     let params = PlantParams::reference();
     let workload = Workload::steady_inference(&params);
     let plant = Plant::new(params, 1).map_err(|e| format!("simulator plant: {e:?}"))?;
-    let mut board = ReferenceBoard::new(SimPlant(plant), 4);
+    let mut board = ReferenceBoard::new(plant, 4);
     // Fans at full drive, as a BMC leaves them when it hands over: written through the
     // core's EMC230x driver, as the daemon would.
     let mut fans = Emc230x::new(&mut board.board_bus, EMC2305_ADDRESS);
@@ -268,7 +230,7 @@ fn run_sim(seconds: u32) -> Result<SimRun, String> {
             .map_err(|e| format!("simulated EMC2305: {e}"))?;
     }
     for _ in 0..seconds {
-        board.plant.0.apply_workload(&workload);
+        board.plant.apply_workload(&workload);
         board.step(1.0);
     }
     let tree_dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
@@ -279,9 +241,7 @@ fn run_sim(seconds: u32) -> Result<SimRun, String> {
 }
 
 /// The simulated SMBus segments, probed with the same detectors as a real bus.
-fn sim_smbus(
-    board: &mut ReferenceBoard<SimPlant>,
-) -> (Vec<AdapterInfo>, Vec<Finding>, Vec<String>) {
+fn sim_smbus(board: &mut ReferenceBoard<Plant>) -> (Vec<AdapterInfo>, Vec<Finding>, Vec<String>) {
     let mut adapters = Vec::new();
     let mut findings = Vec::new();
     let mut notes = Vec::new();
