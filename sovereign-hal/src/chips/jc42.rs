@@ -120,6 +120,13 @@ pub mod conversion {
         capability & (1 << 2) != 0
     }
 
+    /// Whether configuration bit 8 (shutdown) is set: the sensor has stopped converting
+    /// and its temperature register holds a stale value. (HARDWARE.md §1: CONFIG bit 8 is
+    /// shutdown; the kernel's jc42 probe clears it, and its suspend path sets it.)
+    pub const fn is_shutdown(config: u16) -> bool {
+        config & (1 << 8) != 0
+    }
+
     /// Hysteresis selected by configuration bits 10:9: 0, 1.5, 3 or 6 °C (HARDWARE.md §1).
     pub const fn hysteresis_from_config(config: u16) -> MilliCelsius {
         match (config >> 9) & 0b11 {
@@ -228,6 +235,11 @@ const KNOWN_PARTS: &[KnownPart] = &[
     part(ST, 0x0200, 0xFFFF), // STTS3000
 ];
 
+/// What [`Error::Unsupported`] says for a sensor in shutdown.
+const SHUTDOWN: &str = "JC-42.4 sensor is in shutdown (CONFIG bit 8): its temperature \
+register holds a stale value; this read-only driver does not clear it — enable the sensor in \
+firmware, or let the kernel's jc42 driver bind (its probe clears shutdown) and read hwmon";
+
 /// Whether four identification registers (all byte-swapped) look like a JC-42.4 sensor,
 /// by the rules of the kernel's `jc42_detect` (HARDWARE.md §1, Detection):
 ///
@@ -326,6 +338,17 @@ impl<B: Smbus> Jc42<B> {
         self.read_register(reg::CONFIG)
     }
 
+    /// Checks that the sensor is converting: a sensor in shutdown (CONFIG bit 8) keeps
+    /// returning its last conversion, which must not be mistaken for a live reading.
+    /// Call it when a reader starts (and after a resume); this read-only driver never
+    /// clears the bit itself, so a shutdown sensor is [`Error::Unsupported`] with what to do.
+    pub fn check_converting(&mut self) -> Result<(), Error<B::Error>> {
+        if conversion::is_shutdown(self.read_config()?) {
+            return Err(Error::Unsupported(SHUTDOWN));
+        }
+        Ok(())
+    }
+
     /// Manufacturer and device IDs (registers 0x06 and 0x07).
     pub fn read_ids(&mut self) -> Result<Ids, Error<B::Error>> {
         let manufacturer = self.read_register(reg::MANUFACTURER_ID)?;
@@ -367,6 +390,21 @@ mod tests {
     use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
     use proptest::prelude::*;
     use std::vec;
+
+    #[test]
+    fn a_sensor_in_shutdown_is_reported_not_read_stale() {
+        // CONFIG 0x0100 (bit 8) arrives MSB first: 0x01, 0x00.
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(0x18, vec![0x01], vec![0x01, 0x00]),
+            Transaction::write_read(0x18, vec![0x01], vec![0x00, 0x00]),
+        ]);
+        let mut s = Jc42::new(crate::smbus::ReadOnly::new(I2cSmbus::new(&mut i2c)), 0x18).unwrap();
+        let e = s.check_converting().unwrap_err();
+        assert_eq!(e.kind(), ChipErrorKind::Unsupported);
+        assert!(matches!(e, Error::Unsupported(why) if why.contains("shutdown")));
+        assert!(s.check_converting().is_ok());
+        i2c.done();
+    }
 
     #[test]
     fn one_step_either_side_of_zero_truncates_toward_zero() {

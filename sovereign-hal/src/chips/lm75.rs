@@ -136,6 +136,13 @@ pub mod conversion {
         MilliCelsius((t * 1000) >> (res - 8))
     }
 
+    /// Whether configuration bit 0 (shutdown, "SD") is set: the sensor has stopped
+    /// converting and its temperature register holds a stale value. (LM75/TMP75
+    /// datasheets, configuration register bit 0; the kernel's lm75 probe clears it.)
+    pub const fn is_shutdown(config: u8) -> bool {
+        config & 1 != 0
+    }
+
     /// Resolution selected by TMP75 configuration bits 6:5 (0 → 9 bits … 3 → 12 bits).
     pub const fn resolution_from_tmp75_config(config: u8) -> Resolution {
         match (config & CONFIG_RESOLUTION_MASK) >> 5 {
@@ -239,6 +246,21 @@ impl<B: Smbus> Lm75<B> {
         self.bus
             .read_byte_data(self.address, reg::CONFIG)
             .map_err(Error::Bus)
+    }
+
+    /// Checks that the sensor is converting: one in shutdown (configuration bit 0) keeps
+    /// returning its last conversion. Call it when a reader starts; this driver writes the
+    /// configuration register only through the opt-in [`Lm75::set_resolution`], so a
+    /// shutdown sensor is [`Error::Unsupported`] with what to do.
+    pub fn check_converting(&mut self) -> Result<(), Error<B::Error>> {
+        if conversion::is_shutdown(self.read_config()?) {
+            return Err(Error::Unsupported(
+                "LM75-family sensor is in shutdown (configuration bit 0): its temperature \
+                 register holds a stale value — enable it in firmware, or let the kernel's lm75 \
+                 driver bind (its probe clears shutdown) and read hwmon",
+            ));
+        }
+        Ok(())
     }
 
     /// Opt-in: sets a TMP75's conversion resolution (9…12 bits) by rewriting only
@@ -426,6 +448,22 @@ mod tests {
                 hysteresis: MilliCelsius(75_000)
             }
         );
+        i2c.done();
+    }
+
+    #[test]
+    fn a_sensor_in_shutdown_is_reported_not_read_stale() {
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(0x48, vec![0x01], vec![0x61]),
+            Transaction::write_read(0x48, vec![0x01], vec![0x60]),
+        ]);
+        let mut s =
+            Lm75::new(ReadOnly::new(I2cSmbus::new(&mut i2c)), 0x48, Variant::Tmp75).unwrap();
+        assert_eq!(
+            s.check_converting().unwrap_err().kind(),
+            crate::chips::ErrorKind::Unsupported
+        );
+        assert!(s.check_converting().is_ok());
         i2c.done();
     }
 
