@@ -594,6 +594,22 @@ mod tests {
     }
 
     #[test]
+    fn an_adapter_that_vanishes_while_probing_is_reported_not_taken_for_an_empty_bus() {
+        let fake = Fake::adapter(0x037F_0000).with_be_words(0x18, &[(0x00, 0x0067)]);
+        let empty = tempfile::tempdir().unwrap();
+        let mut bus =
+            I2cBus::open_with(I2cOpen::new().sysfs_root(empty.path()), fake.clone(), 0).unwrap();
+        // The adapter is unbound after the bus was opened: every per-address open is ENODEV.
+        fake.0.borrow_mut().open_errno = Some(libc::ENODEV);
+        let (findings, notes) = probe_addresses(&mut bus, 0, &|_| None);
+        assert!(findings.is_empty(), "{findings:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("no adapter behind it")),
+            "a vanished adapter must be said, not read as 'nothing answered': {notes:?}"
+        );
+    }
+
+    #[test]
     fn toml_strings_are_escaped() {
         assert_eq!(toml_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000A\"");
     }

@@ -370,3 +370,19 @@ fn capability_names_are_the_kernels() {
     assert_eq!(capability_name(Capabilities::PEC), "I2C_FUNC_SMBUS_PEC");
     assert_eq!(capability_name(Capabilities::I2C), "I2C_FUNC_I2C");
 }
+
+#[test]
+fn an_adapter_gone_from_under_its_device_node_is_gone_not_a_nak() {
+    // i2c-dev's open fails with ENODEV when no adapter is registered for the node's minor
+    // any more (drivers/i2c/i2c-dev.c, i2cdev_open); a stale node without a char device
+    // behind it gives ENXIO. Neither is "no device at that address".
+    for errno in [libc::ENODEV, libc::ENXIO] {
+        let fake = Fake::adapter(PIIX4);
+        fake.0.borrow_mut().open_errno = Some(errno);
+        let e = I2cOpen::new().open_with(fake.clone(), 7, 0x18).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Gone, "errno {errno}");
+        assert!(e.to_string().contains("i2cdetect -l"), "{e}");
+        let e = I2cBus::open_with(I2cOpen::new(), fake, 7).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Gone, "errno {errno}");
+    }
+}
