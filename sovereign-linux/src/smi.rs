@@ -312,6 +312,33 @@ fn involuntary_switches() -> Option<u64> {
     u64::try_from(usage.ru_nivcsw).ok()
 }
 
+/// The calling thread's CPU affinity as it was before [`pin_to`]; put back on drop, so
+/// that the detector leaves its caller as it found it.
+struct AffinityRestore(Option<libc::cpu_set_t>);
+
+impl AffinityRestore {
+    fn save() -> Self {
+        // SAFETY: cpu_set_t is plain data (all-zero is a valid empty set);
+        // sched_getaffinity writes at most `size_of::<cpu_set_t>()` bytes into the live local.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+            Self((rc == 0).then_some(set))
+        }
+    }
+}
+
+impl Drop for AffinityRestore {
+    fn drop(&mut self) {
+        if let Some(set) = &self.0 {
+            // SAFETY: sched_setaffinity only reads the set, a live value of the size given.
+            // Nothing to do if it fails (the CPU set shrank meanwhile): the thread stays pinned.
+            let _ =
+                unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+        }
+    }
+}
+
 /// Pins the calling thread to `cpu`.
 fn pin_to(cpu: usize) -> Result<(), SmiError> {
     // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET only write inside it, and
@@ -342,7 +369,8 @@ fn current_cpu() -> Option<usize> {
 
 /// Spins on one CPU for `duration`, reading the TSC back to back, and reports every gap of
 /// at least `threshold` (count, max, histogram). `cpu` = None pins to the CPU the caller is
-/// on. The TSC frequency is calibrated against CLOCK_MONOTONIC (first over 50 ms to set
+/// on. The pinning lasts for the run only: the calling thread's affinity is restored before
+/// returning. The TSC frequency is calibrated against CLOCK_MONOTONIC (first over 50 ms to set
 /// the threshold in ticks, then over the whole run for the report).
 ///
 /// This burns one CPU for `duration`. It needs an invariant TSC (`constant_tsc`,
@@ -354,6 +382,8 @@ pub fn detect_tsc_gaps(
     cpu: Option<usize>,
 ) -> Result<GapReport, SmiError> {
     let cpu = cpu.or_else(current_cpu);
+    // Restored when this function returns, on every path.
+    let _restore = AffinityRestore::save();
     if let Some(c) = cpu {
         pin_to(c)?;
     }
@@ -493,6 +523,32 @@ mod tests {
         );
         assert_eq!(r.histogram[5] + r.histogram[6] + r.histogram[9], 3);
         assert_eq!(r.lost_ppm(), 970);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn affinity_of_this_thread() -> Vec<usize> {
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size into
+        // the live local, and CPU_ISSET only reads it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+                0
+            );
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &set))
+                .collect()
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_detector_gives_the_caller_its_cpu_affinity_back() {
+        // A daemon that runs a gap check must not find its thread pinned to one CPU
+        // afterwards. (On a one-CPU machine this cannot tell; CI machines have more.)
+        let before = affinity_of_this_thread();
+        detect_tsc_gaps(Duration::from_millis(1), Duration::from_micros(10), None).unwrap();
+        assert_eq!(affinity_of_this_thread(), before);
     }
 
     #[test]
