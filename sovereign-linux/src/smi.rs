@@ -292,6 +292,65 @@ pub fn ns_to_ticks(ns: u64, hz: u64) -> u64 {
     u64::try_from(u128::from(ns) * u128::from(hz) / 1_000_000_000).unwrap_or(u64::MAX)
 }
 
+/// The gaps of one run, in TSC ticks. The first `limit` are kept and converted with the
+/// whole-run frequency at the end; the spin loop never allocates. Gaps beyond that are
+/// still counted exactly in number, sum and maximum, and binned with the calibration
+/// frequency `hz_calibration`.
+struct GapTicks {
+    kept: Vec<u64>,
+    limit: usize,
+    hz_calibration: u64,
+    more: u64,
+    more_ticks: u64,
+    more_max: u64,
+    more_histogram: [u64; GAP_BUCKETS],
+}
+
+impl GapTicks {
+    fn new(limit: usize, hz_calibration: u64) -> Self {
+        Self {
+            kept: Vec::with_capacity(limit),
+            limit,
+            hz_calibration,
+            more: 0,
+            more_ticks: 0,
+            more_max: 0,
+            more_histogram: [0; GAP_BUCKETS],
+        }
+    }
+
+    fn push(&mut self, ticks: u64) {
+        if self.kept.len() < self.limit {
+            self.kept.push(ticks);
+            return;
+        }
+        self.more = self.more.saturating_add(1);
+        self.more_ticks = self.more_ticks.saturating_add(ticks);
+        self.more_max = self.more_max.max(ticks);
+        let bucket = gap_bucket(ticks_to_ns(ticks, self.hz_calibration));
+        if let Some(slot) = self.more_histogram.get_mut(bucket) {
+            *slot = slot.saturating_add(1);
+        }
+    }
+
+    /// Adds every gap to `report`, converting ticks at `hz`.
+    fn into_report(self, report: &mut GapReport, hz: u64) {
+        for g in self.kept {
+            report.record(ticks_to_ns(g, hz));
+        }
+        if self.more > 0 {
+            report.gaps = report.gaps.saturating_add(self.more);
+            report.total_gap_ns = report
+                .total_gap_ns
+                .saturating_add(ticks_to_ns(self.more_ticks, hz));
+            report.max_gap_ns = report.max_gap_ns.max(ticks_to_ns(self.more_max, hz));
+            for (slot, n) in report.histogram.iter_mut().zip(self.more_histogram) {
+                *slot = slot.saturating_add(n);
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn rdtsc() -> u64 {
     // SAFETY: RDTSC reads the time-stamp counter; it has no memory effects, and every
@@ -410,9 +469,7 @@ pub fn detect_tsc_gaps(
     let duration_ticks = ns_to_ticks(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX), hz0);
 
     // Gaps are kept as ticks and converted with the whole-run frequency afterwards.
-    let mut gaps: Vec<u64> = Vec::with_capacity(1 << 16);
-    let mut dropped_max = 0u64;
-    let mut dropped = 0u64;
+    let mut gaps = GapTicks::new(1 << 16, hz0);
     let switches_before = involuntary_switches();
     let start_instant = Instant::now();
     let start = rdtsc();
@@ -425,12 +482,7 @@ pub fn detect_tsc_gaps(
         } else {
             let d = now - prev;
             if d >= threshold_ticks {
-                if gaps.len() < gaps.capacity() {
-                    gaps.push(d);
-                } else {
-                    dropped += 1;
-                    dropped_max = dropped_max.max(d);
-                }
+                gaps.push(d);
             }
         }
         prev = now;
@@ -449,12 +501,7 @@ pub fn detect_tsc_gaps(
             .unwrap_or(hz0);
     report.tsc_hz = hz;
     report.duration_ns = wall_ns;
-    for g in gaps {
-        report.record(ticks_to_ns(g, hz));
-    }
-    for _ in 0..dropped {
-        report.record(ticks_to_ns(dropped_max, hz));
-    }
+    gaps.into_report(&mut report, hz);
     report.involuntary_switches = match (switches_before, switches_after) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
@@ -549,6 +596,28 @@ mod tests {
         let before = affinity_of_this_thread();
         detect_tsc_gaps(Duration::from_millis(1), Duration::from_micros(10), None).unwrap();
         assert_eq!(affinity_of_this_thread(), before);
+    }
+
+    #[test]
+    fn gaps_beyond_the_kept_buffer_are_counted_exactly_not_as_copies_of_the_longest() {
+        // A long busy run (e.g. 300 s at ~400 gaps/s on a shared VM) overflows the buffer;
+        // the overflow must not turn every later gap into the longest one.
+        let hz = 1_000_000_000; // 1 tick = 1 ns
+        let mut t = GapTicks::new(2, hz);
+        for g in [20_000, 30_000, 40_000, 50_000, 5_000_000] {
+            t.push(g);
+        }
+        let mut r = GapReport::new(10_000);
+        r.duration_ns = 1_000_000_000;
+        t.into_report(&mut r, hz);
+        assert_eq!(
+            (r.gaps, r.max_gap_ns, r.total_gap_ns),
+            (5, 5_000_000, 5_140_000)
+        );
+        // 20, 30 µs in [16, 32); 40, 50 µs in [32, 64); 5 ms in [4096, 8192).
+        assert_eq!((r.histogram[4], r.histogram[5], r.histogram[12]), (2, 2, 1));
+        assert_eq!(r.histogram.iter().sum::<u64>(), 5);
+        assert_eq!(r.lost_ppm(), 5_140);
     }
 
     #[test]
