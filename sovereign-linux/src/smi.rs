@@ -621,6 +621,20 @@ mod tests {
     }
 
     #[test]
+    fn perf_event_attr_is_the_kernels_first_published_layout() {
+        use std::mem::{offset_of, size_of};
+        // include/uapi/linux/perf_event.h: PERF_ATTR_SIZE_VER0 = 64 bytes: type, size,
+        // config, sample_period, sample_type, read_format, the flag bits (u64),
+        // wakeup_events, bp_type, config1; PERF_TYPE_RAW = 4; PERF_FLAG_FD_CLOEXEC = 1 << 3.
+        assert_eq!(size_of::<PerfEventAttr>(), 64);
+        assert_eq!(offset_of!(PerfEventAttr, config), 8);
+        assert_eq!(offset_of!(PerfEventAttr, flags), 40);
+        assert_eq!(offset_of!(PerfEventAttr, wakeup_events), 48);
+        assert_eq!(offset_of!(PerfEventAttr, config1), 56);
+        assert_eq!((PERF_TYPE_RAW, PERF_FLAG_FD_CLOEXEC), (4, 1 << 3));
+    }
+
+    #[test]
     fn tick_conversion_is_exact_and_saturating() {
         assert_eq!(ticks_to_ns(2_100, 2_100_000_000), 1_000);
         assert_eq!(ns_to_ticks(1_000, 2_100_000_000), 2_100);

@@ -386,3 +386,55 @@ fn an_adapter_gone_from_under_its_device_node_is_gone_not_a_nak() {
         assert_eq!(e.kind(), ErrorKind::Gone, "errno {errno}");
     }
 }
+
+#[test]
+fn ioctl_structs_have_the_kernels_layout() {
+    use std::mem::{align_of, offset_of, size_of};
+    // HARDWARE.md §10: union i2c_smbus_data = u8 / u16 / u8 block[34] (block[0] = length).
+    assert_eq!(size_of::<SmbusData>(), 34);
+    assert_eq!(align_of::<SmbusData>(), 2);
+    // struct i2c_smbus_ioctl_data = {u8 read_write; u8 command; u32 size; union *data}.
+    assert_eq!(offset_of!(SmbusIoctlData, read_write), 0);
+    assert_eq!(offset_of!(SmbusIoctlData, command), 1);
+    assert_eq!(offset_of!(SmbusIoctlData, size), 4);
+    assert_eq!(offset_of!(SmbusIoctlData, data), 8);
+    assert_eq!(size_of::<SmbusIoctlData>(), 8 + size_of::<usize>());
+    // Transfer sizes and directions as the kernel numbers them.
+    assert_eq!((SMBUS_READ, SMBUS_WRITE), (1, 0));
+    assert_eq!(
+        [
+            SmbusSize::Quick,
+            SmbusSize::Byte,
+            SmbusSize::ByteData,
+            SmbusSize::WordData,
+            SmbusSize::BlockData,
+            SmbusSize::I2cBlockData
+        ]
+        .map(|s| s as u32),
+        [0, 1, 2, 3, 5, 8]
+    );
+    assert_eq!(
+        (I2C_SLAVE, I2C_FUNCS, I2C_SLAVE_FORCE, I2C_PEC, I2C_SMBUS),
+        (0x0703, 0x0705, 0x0706, 0x0708, 0x0720)
+    );
+}
+
+#[test]
+fn a_block_count_outside_1_to_32_from_below_is_an_error_never_an_index() {
+    let fake = Fake::adapter(STUB).with_device(0x40, &[]);
+    let mut dev = open(&fake, 0x40);
+    for count in [0u8, 33, 34, 255] {
+        fake.0.borrow_mut().raw_block_count = Some(count);
+        let mut buf = [0u8; 64];
+        let e = dev.read_block_data(0x40, 0x99, &mut buf).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadBlockLength, "count {count}");
+        assert!(e.to_string().contains(&format!("length {count}")), "{e}");
+        assert_eq!(buf, [0u8; 64], "nothing copied for count {count}");
+    }
+    // An I2C block read that comes back with another length than asked for.
+    fake.0.borrow_mut().raw_block_count = Some(40);
+    let mut buf = [0u8; 8];
+    let e = dev.read_i2c_block_data(0x40, 0, &mut buf).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadBlockLength);
+    assert_eq!(buf, [0u8; 8]);
+}
