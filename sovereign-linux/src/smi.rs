@@ -268,9 +268,11 @@ pub fn gap_bucket(gap_ns: u64) -> usize {
     (us.ilog2() as usize).min(GAP_BUCKETS - 1)
 }
 
-/// `[low, high)` of bucket `i` in µs (`high` = None for the last).
+/// `[low, high)` of bucket `i` in µs (`high` = None for the last; an `i` past the table is
+/// the last).
 pub fn gap_bucket_bounds_us(i: usize) -> (u64, Option<u64>) {
-    let low = if i == 0 { 0 } else { 1u64 << i.min(63) };
+    let i = i.min(GAP_BUCKETS - 1);
+    let low = if i == 0 { 0 } else { 1u64 << i };
     let high = if i + 1 >= GAP_BUCKETS {
         None
     } else {
@@ -555,6 +557,8 @@ mod tests {
         assert_eq!(gap_bucket(u64::MAX), GAP_BUCKETS - 1);
         assert_eq!(gap_bucket_bounds_us(5), (32, Some(64)));
         assert_eq!(gap_bucket_bounds_us(GAP_BUCKETS - 1), (1 << 15, None));
+        // Past the table: the open-ended last bucket, never an overflow.
+        assert_eq!(gap_bucket_bounds_us(usize::MAX), (1 << 15, None));
     }
 
     #[test]
