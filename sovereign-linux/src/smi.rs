@@ -172,11 +172,21 @@ impl PerfSmiCounter {
                 let mut buf = [0u8; 8];
                 // SAFETY: reads at most 8 bytes into a live 8-byte buffer.
                 let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-                if n != 8 {
+                if n < 0 {
                     let e = io::Error::last_os_error();
                     return Err(SmiError {
                         message: format!("reading the SMI counter of CPU {cpu}: {e}"),
                         errno: e.raw_os_error(),
+                    });
+                }
+                if n != 8 {
+                    // errno is not set by a short read; 0 bytes is what perf returns for
+                    // an event in error state.
+                    return Err(SmiError {
+                        message: format!(
+                            "reading the SMI counter of CPU {cpu}: short read, {n} of 8 bytes"
+                        ),
+                        errno: None,
                     });
                 }
                 Ok((*cpu, u64::from_ne_bytes(buf)))
@@ -636,6 +646,27 @@ mod tests {
         assert_eq!(offset_of!(PerfEventAttr, wakeup_events), 48);
         assert_eq!(offset_of!(PerfEventAttr, config1), 56);
         assert_eq!((PERF_TYPE_RAW, PERF_FLAG_FD_CLOEXEC), (4, 1 << 3));
+    }
+
+    #[test]
+    fn a_short_counter_read_says_so_instead_of_a_stale_errno() {
+        // A pipe holding 4 bytes stands in for a perf fd that returns a short count.
+        let mut fds = [0; 2];
+        // SAFETY: pipe writes two new fds into the live 2-element array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both fds were just created by pipe and are owned by nothing else.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: writes 4 bytes from a live 4-byte buffer.
+        let n = unsafe { libc::write(w.as_raw_fd(), [1u8, 2, 3, 4].as_ptr().cast(), 4) };
+        assert_eq!(n, 4);
+        let counter = PerfSmiCounter { fds: vec![(3, r)] };
+        let e = counter.read_total().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("SMI counter of CPU 3: short read, 4 of 8 bytes"),
+            "{e}"
+        );
+        assert_eq!(e.errno(), None);
     }
 
     #[test]
