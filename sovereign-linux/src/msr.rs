@@ -98,6 +98,9 @@ pub enum MsrErrorDetail {
 pub struct MsrError {
     kind: ErrorKind,
     detail: MsrErrorDetail,
+    /// With [`MsrErrorDetail::Missing`]: the kernel has no module support, so `modprobe`
+    /// cannot help.
+    no_module_support: bool,
     path: PathBuf,
     cpu: u32,
     msr: Option<u32>,
@@ -132,6 +135,11 @@ impl fmt::Display for MsrError {
             .map(|m| format!("MSR {m:#X}"))
             .unwrap_or_else(|| "MSR".into());
         match &self.detail {
+            MsrErrorDetail::Missing if self.no_module_support => write!(
+                f,
+                "{p} is missing: run `modprobe msr` — but this kernel cannot load modules \
+                 (no /proc/modules), so it needs the msr driver built in (CONFIG_X86_MSR=y)"
+            ),
             MsrErrorDetail::Missing => write!(f, "{p} is missing: run `modprobe msr`"),
             MsrErrorDetail::Permission(_) => {
                 write!(f, "permission denied on {p}: needs root or CAP_SYS_RAWIO")
@@ -172,6 +180,8 @@ impl std::error::Error for MsrError {}
 #[derive(Debug)]
 pub struct LinuxMsr<S: MsrSys = RealMsrSys> {
     root: PathBuf,
+    /// Whose absence means the kernel cannot load modules (tests point it elsewhere).
+    proc_modules: PathBuf,
     sys: S,
     housekeeping: u32,
     allowed: BTreeSet<u32>,
@@ -195,6 +205,7 @@ impl<S: MsrSys> LinuxMsr<S> {
     pub fn with_sys(root: impl Into<PathBuf>, housekeeping: u32, sys: S) -> Self {
         Self {
             root: root.into(),
+            proc_modules: PathBuf::from("/proc/modules"),
             sys,
             housekeeping,
             allowed: BTreeSet::new(),
@@ -240,6 +251,7 @@ impl<S: MsrSys> LinuxMsr<S> {
     ) -> MsrError {
         MsrError {
             kind,
+            no_module_support: detail == MsrErrorDetail::Missing && !self.proc_modules.exists(),
             detail,
             path: self.device_path(cpu),
             cpu,
@@ -397,6 +409,28 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::DeviceMissing);
         assert!(e.to_string().contains("run `modprobe msr`"), "{e}");
         assert!(e.to_string().contains("/0/msr"), "{e}");
+    }
+
+    #[test]
+    fn missing_node_on_a_kernel_without_modules_says_modprobe_cannot_help() {
+        // Such a kernel (CONFIG_MODULES=n, e.g. a Firecracker microVM like the CI machine)
+        // has no /proc/modules: `modprobe msr` fails there, the driver must be built in.
+        let t = tempfile::tempdir().unwrap();
+        let mut r = LinuxMsr::with_root(t.path(), 0);
+        r.proc_modules = t.path().join("no-proc-modules");
+        let e = r.read_msr(0, SMI_COUNT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DeviceMissing);
+        let m = e.to_string();
+        assert!(m.contains("run `modprobe msr`"), "{m}");
+        assert!(
+            m.contains("this kernel cannot load modules") && m.contains("CONFIG_X86_MSR"),
+            "{m}"
+        );
+        // With module support the message stays the short one.
+        fs::write(t.path().join("modules"), "").unwrap();
+        r.proc_modules = t.path().join("modules");
+        let m = r.read_msr(0, SMI_COUNT).unwrap_err().to_string();
+        assert!(!m.contains("cannot load modules"), "{m}");
     }
 
     #[test]
