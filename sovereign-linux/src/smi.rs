@@ -365,9 +365,10 @@ impl GapTicks {
 
 #[cfg(target_arch = "x86_64")]
 fn rdtsc() -> u64 {
-    // SAFETY: RDTSC reads the time-stamp counter; it has no memory effects, and every
-    // x86_64 CPU implements it (it only faults with CR4.TSD set, which Linux does not set
-    // for ordinary processes).
+    // SAFETY: RDTSC reads the time-stamp counter into registers and touches no memory;
+    // every x86_64 CPU implements it. Where the TSC is disabled for this process
+    // (prctl PR_SET_TSC, PR_TSC_SIGSEGV, i.e. CR4.TSD) it raises SIGSEGV: a crash, not
+    // undefined behaviour.
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
