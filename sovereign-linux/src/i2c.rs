@@ -655,9 +655,25 @@ pub fn adapter_name(sysfs_root: &Path, bus: u32) -> Option<String> {
     ];
     candidates
         .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
+        .find_map(|p| read_name(p))
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
+}
+
+/// The longest sysfs name read, in bytes (the kernel's adapter name is a 48-byte array;
+/// anything longer is garbage and is cut, never read whole).
+const NAME_MAX: u64 = 128;
+
+/// Reads at most [`NAME_MAX`] bytes of a sysfs name file, lossily as UTF-8.
+fn read_name(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(NAME_MAX)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The sysfs name of a client: `<bus>-00<addr>` in hex (`3-0018`).

@@ -438,3 +438,17 @@ fn a_block_count_outside_1_to_32_from_below_is_an_error_never_an_index() {
     assert_eq!(e.kind(), ErrorKind::BadBlockLength);
     assert_eq!(buf, [0u8; 8]);
 }
+
+#[test]
+fn a_huge_adapter_name_file_is_read_only_as_far_as_a_name_can_be() {
+    // The kernel's adapter name is a 48-byte array; a garbage tree may hold anything.
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("bus/i2c/devices/i2c-0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("name"), "x".repeat(1 << 20)).unwrap();
+    let name = adapter_name(t.path(), 0).unwrap();
+    assert!(name.len() <= 128, "{} bytes", name.len());
+    // Not UTF-8: read lossily, not dropped.
+    std::fs::write(dir.join("name"), [b'p', 0xFF, b'4']).unwrap();
+    assert_eq!(adapter_name(t.path(), 0).as_deref(), Some("p\u{FFFD}4"));
+}
