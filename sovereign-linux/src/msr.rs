@@ -22,7 +22,8 @@
 //! |---|---|---|
 //! | no device node | `DeviceMissing` | run `modprobe msr` |
 //! | EACCES / EPERM at open | `PermissionDenied` | needs root or CAP_SYS_RAWIO |
-//! | EIO (RDMSR faulted: #GP) | `Unsupported` | this CPU does not implement that MSR |
+//! | EIO at read (RDMSR faulted: #GP) | `Unsupported` | this CPU does not implement that MSR |
+//! | EIO at open (no MSR feature) | `Unsupported` | this CPU has no MSRs |
 //! | ENXIO (CPU absent/offline) | `NoSuchCpu` | |
 //! | fewer than 8 bytes | `Io` | short read |
 //!
@@ -77,6 +78,8 @@ pub enum MsrErrorDetail {
     Permission(i32),
     /// RDMSR faulted on that CPU (EIO).
     NotImplemented,
+    /// The CPU has no MSRs at all (EIO at open: no MSR feature, HARDWARE.md §9).
+    NoMsrFeature,
     /// The CPU is absent or offline (ENXIO, or no node while CPU 0's node exists).
     NoCpu,
     /// The read returned `got` bytes instead of 8.
@@ -147,6 +150,11 @@ impl fmt::Display for MsrError {
             MsrErrorDetail::NotImplemented => write!(
                 f,
                 "{msr} is not implemented by CPU {} (the read faulted: EIO from {p})",
+                self.cpu
+            ),
+            MsrErrorDetail::NoMsrFeature => write!(
+                f,
+                "CPU {} has no MSRs (the MSR device refused to open it: EIO from {p})",
                 self.cpu
             ),
             MsrErrorDetail::NoCpu => {
@@ -276,7 +284,7 @@ impl<S: MsrSys> LinuxMsr<S> {
             // HARDWARE.md §9: open of an offline CPU or one >= nr_cpu_ids is ENXIO; a CPU
             // without the MSR feature is EIO.
             Some(libc::ENXIO) => (ErrorKind::NoSuchCpu, MsrErrorDetail::NoCpu),
-            Some(libc::EIO) => (ErrorKind::Unsupported, MsrErrorDetail::NotImplemented),
+            Some(libc::EIO) => (ErrorKind::Unsupported, MsrErrorDetail::NoMsrFeature),
             other => (ErrorKind::Io, MsrErrorDetail::Other(other)),
         };
         self.error(cpu, msr, kind, detail)
@@ -532,6 +540,19 @@ mod tests {
                 .contains("MSR 0xC0010299 is not implemented by CPU 0"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn eio_at_open_is_a_cpu_without_msrs_not_a_faulting_read() {
+        // HARDWARE.md §9: open of a CPU without the MSR feature is EIO; nothing was read.
+        let e = fail(Failing {
+            open_errno: Some(libc::EIO),
+            ..Default::default()
+        });
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        let m = e.to_string();
+        assert!(m.contains("CPU 0 has no MSRs"), "{m}");
+        assert!(!m.contains("faulted"), "{m}");
     }
 
     #[test]
