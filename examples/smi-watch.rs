@@ -102,6 +102,9 @@ fn print_report(r: &GapReport) {
                 continue;
             }
             let (lo, hi) = smi::gap_bucket_bounds_us(i);
+            // Gaps under the threshold were not counted: the lowest printed bucket starts
+            // at the threshold, not at its power of two (10 us shows as [10, 16), not [8, 16)).
+            let lo = lo.max(r.threshold_ns / 1000);
             let range = match hi {
                 Some(hi) => format!("[{lo:>6}, {hi:>6}) us"),
                 None => format!("[{lo:>6},    inf) us"),

@@ -594,6 +594,40 @@ mod tests {
     }
 
     #[test]
+    fn an_adapter_that_vanishes_while_probing_is_reported_not_taken_for_an_empty_bus() {
+        let fake = Fake::adapter(0x037F_0000).with_be_words(0x18, &[(0x00, 0x0067)]);
+        let empty = tempfile::tempdir().unwrap();
+        let mut bus =
+            I2cBus::open_with(I2cOpen::new().sysfs_root(empty.path()), fake.clone(), 0).unwrap();
+        // The adapter is unbound after the bus was opened: every per-address open is ENODEV.
+        fake.0.borrow_mut().open_errno = Some(libc::ENODEV);
+        let (findings, notes) = probe_addresses(&mut bus, 0, &|_| None);
+        assert!(findings.is_empty(), "{findings:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("no adapter behind it")),
+            "a vanished adapter must be said, not read as 'nothing answered': {notes:?}"
+        );
+    }
+
+    #[test]
+    fn ebusy_as_the_second_guard_reports_the_address_as_kernel_owned() {
+        // The sysfs owner check saw nothing (driver bound meanwhile, or sysfs unreadable),
+        // but I2C_SLAVE refuses with EBUSY: the address is the kernel's, not a probe failure.
+        let fake = Fake::adapter(0x037F_0000).with_be_words(0x18, &[(0x00, 0x0067)]);
+        fake.0.borrow_mut().slave_errno = Some(libc::EBUSY);
+        let empty = tempfile::tempdir().unwrap();
+        let mut bus =
+            I2cBus::open_with(I2cOpen::new().sysfs_root(empty.path()), fake.clone(), 0).unwrap();
+        let (findings, _) = probe_addresses(&mut bus, 0, &|_| None);
+        let at_0x18 = findings.iter().find(|f| f.address == 0x18);
+        assert!(
+            at_0x18.is_some_and(|f| f.claimed_by.is_some() && !f.identified),
+            "{findings:?}"
+        );
+        assert!(fake.0.borrow().transfers.is_empty(), "nothing was read");
+    }
+
+    #[test]
     fn toml_strings_are_escaped() {
         assert_eq!(toml_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000A\"");
     }

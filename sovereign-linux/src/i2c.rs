@@ -289,6 +289,29 @@ pub fn kind_of_errno(errno: i32) -> ErrorKind {
     }
 }
 
+/// Maps an errno from `open("/dev/i2c-N")` (not from a transfer: at open, ENODEV and
+/// ENXIO mean the adapter is gone, never a NAK).
+fn open_error_of_errno(errno: Option<i32>) -> (ErrorKind, I2cErrorDetail) {
+    match errno {
+        Some(libc::ENOENT) => (ErrorKind::Gone, I2cErrorDetail::DeviceMissing),
+        Some(libc::EACCES | libc::EPERM) => {
+            (ErrorKind::PermissionDenied, I2cErrorDetail::Permission)
+        }
+        // i2c-dev's open returns ENODEV when no adapter is registered for the node's
+        // minor (drivers/i2c/i2c-dev.c, i2cdev_open); a node whose char device is gone
+        // gives ENXIO.
+        Some(libc::ENODEV | libc::ENXIO) => (ErrorKind::Gone, I2cErrorDetail::AdapterGone),
+        errno => (
+            errno.map_or(ErrorKind::Other, kind_of_errno),
+            I2cErrorDetail::Os {
+                operation: "open",
+                command: None,
+                errno: errno.unwrap_or(0),
+            },
+        ),
+    }
+}
+
 /// What went wrong, in more detail than [`ErrorKind`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -297,6 +320,9 @@ pub enum I2cErrorDetail {
     DeviceMissing,
     /// Opening `/dev/i2c-N` was refused.
     Permission,
+    /// The device node exists but no adapter is behind it any more (ENODEV/ENXIO at open:
+    /// the adapter was removed or its driver unloaded).
+    AdapterGone,
     /// A kernel driver is bound at the address (EBUSY at `I2C_SLAVE`).
     Claimed {
         /// The bound driver's name from sysfs, if it could be read.
@@ -404,6 +430,10 @@ impl fmt::Display for I2cError {
             I2cErrorDetail::DeviceMissing => write!(
                 f,
                 "{path} is missing: run `modprobe i2c-dev` (and check the bus number with `i2cdetect -l`)"
+            ),
+            I2cErrorDetail::AdapterGone => write!(
+                f,
+                "{path} has no adapter behind it any more (removed, or its driver unloaded): list the adapters with `i2cdetect -l`"
             ),
             I2cErrorDetail::Permission => {
                 write!(
@@ -556,22 +586,9 @@ impl I2cOpen {
                 I2cErrorDetail::BadAddress,
             ));
         }
-        let fd = sys.open(&path).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => err(ErrorKind::Gone, None, I2cErrorDetail::DeviceMissing),
-            Some(libc::EACCES | libc::EPERM) => err(
-                ErrorKind::PermissionDenied,
-                None,
-                I2cErrorDetail::Permission,
-            ),
-            errno => err(
-                errno.map_or(ErrorKind::Other, kind_of_errno),
-                None,
-                I2cErrorDetail::Os {
-                    operation: "open",
-                    command: None,
-                    errno: errno.unwrap_or(0),
-                },
-            ),
+        let fd = sys.open(&path).map_err(|e| {
+            let (kind, detail) = open_error_of_errno(e.raw_os_error());
+            err(kind, None, detail)
         })?;
         let funcs = sys.functionality(&fd).map_err(|e| {
             let errno = e.raw_os_error().unwrap_or(0);
@@ -638,9 +655,25 @@ pub fn adapter_name(sysfs_root: &Path, bus: u32) -> Option<String> {
     ];
     candidates
         .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
+        .find_map(|p| read_name(p))
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
+}
+
+/// The longest sysfs name read, in bytes (the kernel's adapter name is a 48-byte array;
+/// anything longer is garbage and is cut, never read whole).
+const NAME_MAX: u64 = 128;
+
+/// Reads at most [`NAME_MAX`] bytes of a sysfs name file, lossily as UTF-8.
+fn read_name(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(NAME_MAX)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The sysfs name of a client: `<bus>-00<addr>` in hex (`3-0018`).
@@ -1164,22 +1197,9 @@ impl<S: I2cSys + Clone> I2cBus<S> {
             path: path.clone(),
             detail,
         };
-        let fd = sys.open(&path).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => err(ErrorKind::Gone, I2cErrorDetail::DeviceMissing),
-            Some(libc::EACCES | libc::EPERM) => {
-                err(ErrorKind::PermissionDenied, I2cErrorDetail::Permission)
-            }
-            errno => {
-                let errno = errno.unwrap_or(0);
-                err(
-                    kind_of_errno(errno),
-                    I2cErrorDetail::Os {
-                        operation: "open",
-                        command: None,
-                        errno,
-                    },
-                )
-            }
+        let fd = sys.open(&path).map_err(|e| {
+            let (kind, detail) = open_error_of_errno(e.raw_os_error());
+            err(kind, detail)
         })?;
         let funcs = sys.functionality(&fd).map_err(|e| {
             let errno = e.raw_os_error().unwrap_or(0);

@@ -22,7 +22,8 @@
 //! |---|---|---|
 //! | no device node | `DeviceMissing` | run `modprobe msr` |
 //! | EACCES / EPERM at open | `PermissionDenied` | needs root or CAP_SYS_RAWIO |
-//! | EIO (RDMSR faulted: #GP) | `Unsupported` | this CPU does not implement that MSR |
+//! | EIO at read (RDMSR faulted: #GP) | `Unsupported` | this CPU does not implement that MSR |
+//! | EIO at open (no MSR feature) | `Unsupported` | this CPU has no MSRs |
 //! | ENXIO (CPU absent/offline) | `NoSuchCpu` | |
 //! | fewer than 8 bytes | `Io` | short read |
 //!
@@ -77,6 +78,8 @@ pub enum MsrErrorDetail {
     Permission(i32),
     /// RDMSR faulted on that CPU (EIO).
     NotImplemented,
+    /// The CPU has no MSRs at all (EIO at open: no MSR feature, HARDWARE.md §9).
+    NoMsrFeature,
     /// The CPU is absent or offline (ENXIO, or no node while CPU 0's node exists).
     NoCpu,
     /// The read returned `got` bytes instead of 8.
@@ -98,6 +101,9 @@ pub enum MsrErrorDetail {
 pub struct MsrError {
     kind: ErrorKind,
     detail: MsrErrorDetail,
+    /// With [`MsrErrorDetail::Missing`]: the kernel has no module support, so `modprobe`
+    /// cannot help.
+    no_module_support: bool,
     path: PathBuf,
     cpu: u32,
     msr: Option<u32>,
@@ -132,6 +138,11 @@ impl fmt::Display for MsrError {
             .map(|m| format!("MSR {m:#X}"))
             .unwrap_or_else(|| "MSR".into());
         match &self.detail {
+            MsrErrorDetail::Missing if self.no_module_support => write!(
+                f,
+                "{p} is missing: run `modprobe msr` — but this kernel cannot load modules \
+                 (no /proc/modules), so it needs the msr driver built in (CONFIG_X86_MSR=y)"
+            ),
             MsrErrorDetail::Missing => write!(f, "{p} is missing: run `modprobe msr`"),
             MsrErrorDetail::Permission(_) => {
                 write!(f, "permission denied on {p}: needs root or CAP_SYS_RAWIO")
@@ -139,6 +150,11 @@ impl fmt::Display for MsrError {
             MsrErrorDetail::NotImplemented => write!(
                 f,
                 "{msr} is not implemented by CPU {} (the read faulted: EIO from {p})",
+                self.cpu
+            ),
+            MsrErrorDetail::NoMsrFeature => write!(
+                f,
+                "CPU {} has no MSRs (the MSR device refused to open it: EIO from {p})",
                 self.cpu
             ),
             MsrErrorDetail::NoCpu => {
@@ -172,6 +188,8 @@ impl std::error::Error for MsrError {}
 #[derive(Debug)]
 pub struct LinuxMsr<S: MsrSys = RealMsrSys> {
     root: PathBuf,
+    /// Whose absence means the kernel cannot load modules (tests point it elsewhere).
+    proc_modules: PathBuf,
     sys: S,
     housekeeping: u32,
     allowed: BTreeSet<u32>,
@@ -195,6 +213,7 @@ impl<S: MsrSys> LinuxMsr<S> {
     pub fn with_sys(root: impl Into<PathBuf>, housekeeping: u32, sys: S) -> Self {
         Self {
             root: root.into(),
+            proc_modules: PathBuf::from("/proc/modules"),
             sys,
             housekeeping,
             allowed: BTreeSet::new(),
@@ -240,6 +259,7 @@ impl<S: MsrSys> LinuxMsr<S> {
     ) -> MsrError {
         MsrError {
             kind,
+            no_module_support: detail == MsrErrorDetail::Missing && !self.proc_modules.exists(),
             detail,
             path: self.device_path(cpu),
             cpu,
@@ -264,7 +284,7 @@ impl<S: MsrSys> LinuxMsr<S> {
             // HARDWARE.md §9: open of an offline CPU or one >= nr_cpu_ids is ENXIO; a CPU
             // without the MSR feature is EIO.
             Some(libc::ENXIO) => (ErrorKind::NoSuchCpu, MsrErrorDetail::NoCpu),
-            Some(libc::EIO) => (ErrorKind::Unsupported, MsrErrorDetail::NotImplemented),
+            Some(libc::EIO) => (ErrorKind::Unsupported, MsrErrorDetail::NoMsrFeature),
             other => (ErrorKind::Io, MsrErrorDetail::Other(other)),
         };
         self.error(cpu, msr, kind, detail)
@@ -400,6 +420,28 @@ mod tests {
     }
 
     #[test]
+    fn missing_node_on_a_kernel_without_modules_says_modprobe_cannot_help() {
+        // Such a kernel (CONFIG_MODULES=n, e.g. a Firecracker microVM like the CI machine)
+        // has no /proc/modules: `modprobe msr` fails there, the driver must be built in.
+        let t = tempfile::tempdir().unwrap();
+        let mut r = LinuxMsr::with_root(t.path(), 0);
+        r.proc_modules = t.path().join("no-proc-modules");
+        let e = r.read_msr(0, SMI_COUNT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DeviceMissing);
+        let m = e.to_string();
+        assert!(m.contains("run `modprobe msr`"), "{m}");
+        assert!(
+            m.contains("this kernel cannot load modules") && m.contains("CONFIG_X86_MSR"),
+            "{m}"
+        );
+        // With module support the message stays the short one.
+        fs::write(t.path().join("modules"), "").unwrap();
+        r.proc_modules = t.path().join("modules");
+        let m = r.read_msr(0, SMI_COUNT).unwrap_err().to_string();
+        assert!(!m.contains("cannot load modules"), "{m}");
+    }
+
+    #[test]
     fn missing_node_of_one_cpu_while_cpu0_has_one_is_no_such_cpu() {
         let t = tempfile::tempdir().unwrap();
         put(t.path(), 0, SMI_COUNT, 1);
@@ -498,6 +540,19 @@ mod tests {
                 .contains("MSR 0xC0010299 is not implemented by CPU 0"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn eio_at_open_is_a_cpu_without_msrs_not_a_faulting_read() {
+        // HARDWARE.md §9: open of a CPU without the MSR feature is EIO; nothing was read.
+        let e = fail(Failing {
+            open_errno: Some(libc::EIO),
+            ..Default::default()
+        });
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        let m = e.to_string();
+        assert!(m.contains("CPU 0 has no MSRs"), "{m}");
+        assert!(!m.contains("faulted"), "{m}");
     }
 
     #[test]

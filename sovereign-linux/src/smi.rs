@@ -172,11 +172,21 @@ impl PerfSmiCounter {
                 let mut buf = [0u8; 8];
                 // SAFETY: reads at most 8 bytes into a live 8-byte buffer.
                 let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-                if n != 8 {
+                if n < 0 {
                     let e = io::Error::last_os_error();
                     return Err(SmiError {
                         message: format!("reading the SMI counter of CPU {cpu}: {e}"),
                         errno: e.raw_os_error(),
+                    });
+                }
+                if n != 8 {
+                    // errno is not set by a short read; 0 bytes is what perf returns for
+                    // an event in error state.
+                    return Err(SmiError {
+                        message: format!(
+                            "reading the SMI counter of CPU {cpu}: short read, {n} of 8 bytes"
+                        ),
+                        errno: None,
                     });
                 }
                 Ok((*cpu, u64::from_ne_bytes(buf)))
@@ -268,9 +278,11 @@ pub fn gap_bucket(gap_ns: u64) -> usize {
     (us.ilog2() as usize).min(GAP_BUCKETS - 1)
 }
 
-/// `[low, high)` of bucket `i` in µs (`high` = None for the last).
+/// `[low, high)` of bucket `i` in µs (`high` = None for the last; an `i` past the table is
+/// the last).
 pub fn gap_bucket_bounds_us(i: usize) -> (u64, Option<u64>) {
-    let low = if i == 0 { 0 } else { 1u64 << i.min(63) };
+    let i = i.min(GAP_BUCKETS - 1);
+    let low = if i == 0 { 0 } else { 1u64 << i };
     let high = if i + 1 >= GAP_BUCKETS {
         None
     } else {
@@ -292,11 +304,71 @@ pub fn ns_to_ticks(ns: u64, hz: u64) -> u64 {
     u64::try_from(u128::from(ns) * u128::from(hz) / 1_000_000_000).unwrap_or(u64::MAX)
 }
 
+/// The gaps of one run, in TSC ticks. The first `limit` are kept and converted with the
+/// whole-run frequency at the end; the spin loop never allocates. Gaps beyond that are
+/// still counted exactly in number, sum and maximum, and binned with the calibration
+/// frequency `hz_calibration`.
+struct GapTicks {
+    kept: Vec<u64>,
+    limit: usize,
+    hz_calibration: u64,
+    more: u64,
+    more_ticks: u64,
+    more_max: u64,
+    more_histogram: [u64; GAP_BUCKETS],
+}
+
+impl GapTicks {
+    fn new(limit: usize, hz_calibration: u64) -> Self {
+        Self {
+            kept: Vec::with_capacity(limit),
+            limit,
+            hz_calibration,
+            more: 0,
+            more_ticks: 0,
+            more_max: 0,
+            more_histogram: [0; GAP_BUCKETS],
+        }
+    }
+
+    fn push(&mut self, ticks: u64) {
+        if self.kept.len() < self.limit {
+            self.kept.push(ticks);
+            return;
+        }
+        self.more = self.more.saturating_add(1);
+        self.more_ticks = self.more_ticks.saturating_add(ticks);
+        self.more_max = self.more_max.max(ticks);
+        let bucket = gap_bucket(ticks_to_ns(ticks, self.hz_calibration));
+        if let Some(slot) = self.more_histogram.get_mut(bucket) {
+            *slot = slot.saturating_add(1);
+        }
+    }
+
+    /// Adds every gap to `report`, converting ticks at `hz`.
+    fn into_report(self, report: &mut GapReport, hz: u64) {
+        for g in self.kept {
+            report.record(ticks_to_ns(g, hz));
+        }
+        if self.more > 0 {
+            report.gaps = report.gaps.saturating_add(self.more);
+            report.total_gap_ns = report
+                .total_gap_ns
+                .saturating_add(ticks_to_ns(self.more_ticks, hz));
+            report.max_gap_ns = report.max_gap_ns.max(ticks_to_ns(self.more_max, hz));
+            for (slot, n) in report.histogram.iter_mut().zip(self.more_histogram) {
+                *slot = slot.saturating_add(n);
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn rdtsc() -> u64 {
-    // SAFETY: RDTSC reads the time-stamp counter; it has no memory effects, and every
-    // x86_64 CPU implements it (it only faults with CR4.TSD set, which Linux does not set
-    // for ordinary processes).
+    // SAFETY: RDTSC reads the time-stamp counter into registers and touches no memory;
+    // every x86_64 CPU implements it. Where the TSC is disabled for this process
+    // (prctl PR_SET_TSC, PR_TSC_SIGSEGV, i.e. CR4.TSD) it raises SIGSEGV: a crash, not
+    // undefined behaviour.
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
@@ -310,6 +382,33 @@ fn involuntary_switches() -> Option<u64> {
     // SAFETY: getrusage succeeded, so the struct is initialised (it was zeroed anyway).
     let usage = unsafe { usage.assume_init() };
     u64::try_from(usage.ru_nivcsw).ok()
+}
+
+/// The calling thread's CPU affinity as it was before [`pin_to`]; put back on drop, so
+/// that the detector leaves its caller as it found it.
+struct AffinityRestore(Option<libc::cpu_set_t>);
+
+impl AffinityRestore {
+    fn save() -> Self {
+        // SAFETY: cpu_set_t is plain data (all-zero is a valid empty set);
+        // sched_getaffinity writes at most `size_of::<cpu_set_t>()` bytes into the live local.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+            Self((rc == 0).then_some(set))
+        }
+    }
+}
+
+impl Drop for AffinityRestore {
+    fn drop(&mut self) {
+        if let Some(set) = &self.0 {
+            // SAFETY: sched_setaffinity only reads the set, a live value of the size given.
+            // Nothing to do if it fails (the CPU set shrank meanwhile): the thread stays pinned.
+            let _ =
+                unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+        }
+    }
 }
 
 /// Pins the calling thread to `cpu`.
@@ -342,7 +441,8 @@ fn current_cpu() -> Option<usize> {
 
 /// Spins on one CPU for `duration`, reading the TSC back to back, and reports every gap of
 /// at least `threshold` (count, max, histogram). `cpu` = None pins to the CPU the caller is
-/// on. The TSC frequency is calibrated against CLOCK_MONOTONIC (first over 50 ms to set
+/// on. The pinning lasts for the run only: the calling thread's affinity is restored before
+/// returning. The TSC frequency is calibrated against CLOCK_MONOTONIC (first over 50 ms to set
 /// the threshold in ticks, then over the whole run for the report).
 ///
 /// This burns one CPU for `duration`. It needs an invariant TSC (`constant_tsc`,
@@ -354,6 +454,8 @@ pub fn detect_tsc_gaps(
     cpu: Option<usize>,
 ) -> Result<GapReport, SmiError> {
     let cpu = cpu.or_else(current_cpu);
+    // Restored when this function returns, on every path.
+    let _restore = AffinityRestore::save();
     if let Some(c) = cpu {
         pin_to(c)?;
     }
@@ -380,9 +482,7 @@ pub fn detect_tsc_gaps(
     let duration_ticks = ns_to_ticks(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX), hz0);
 
     // Gaps are kept as ticks and converted with the whole-run frequency afterwards.
-    let mut gaps: Vec<u64> = Vec::with_capacity(1 << 16);
-    let mut dropped_max = 0u64;
-    let mut dropped = 0u64;
+    let mut gaps = GapTicks::new(1 << 16, hz0);
     let switches_before = involuntary_switches();
     let start_instant = Instant::now();
     let start = rdtsc();
@@ -395,12 +495,7 @@ pub fn detect_tsc_gaps(
         } else {
             let d = now - prev;
             if d >= threshold_ticks {
-                if gaps.len() < gaps.capacity() {
-                    gaps.push(d);
-                } else {
-                    dropped += 1;
-                    dropped_max = dropped_max.max(d);
-                }
+                gaps.push(d);
             }
         }
         prev = now;
@@ -419,12 +514,7 @@ pub fn detect_tsc_gaps(
             .unwrap_or(hz0);
     report.tsc_hz = hz;
     report.duration_ns = wall_ns;
-    for g in gaps {
-        report.record(ticks_to_ns(g, hz));
-    }
-    for _ in 0..dropped {
-        report.record(ticks_to_ns(dropped_max, hz));
-    }
+    gaps.into_report(&mut report, hz);
     report.involuntary_switches = match (switches_before, switches_after) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
@@ -478,6 +568,8 @@ mod tests {
         assert_eq!(gap_bucket(u64::MAX), GAP_BUCKETS - 1);
         assert_eq!(gap_bucket_bounds_us(5), (32, Some(64)));
         assert_eq!(gap_bucket_bounds_us(GAP_BUCKETS - 1), (1 << 15, None));
+        // Past the table: the open-ended last bucket, never an overflow.
+        assert_eq!(gap_bucket_bounds_us(usize::MAX), (1 << 15, None));
     }
 
     #[test]
@@ -493,6 +585,89 @@ mod tests {
         );
         assert_eq!(r.histogram[5] + r.histogram[6] + r.histogram[9], 3);
         assert_eq!(r.lost_ppm(), 970);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn affinity_of_this_thread() -> Vec<usize> {
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size into
+        // the live local, and CPU_ISSET only reads it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+                0
+            );
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &set))
+                .collect()
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_detector_gives_the_caller_its_cpu_affinity_back() {
+        // A daemon that runs a gap check must not find its thread pinned to one CPU
+        // afterwards. (On a one-CPU machine this cannot tell; CI machines have more.)
+        let before = affinity_of_this_thread();
+        detect_tsc_gaps(Duration::from_millis(1), Duration::from_micros(10), None).unwrap();
+        assert_eq!(affinity_of_this_thread(), before);
+    }
+
+    #[test]
+    fn gaps_beyond_the_kept_buffer_are_counted_exactly_not_as_copies_of_the_longest() {
+        // A long busy run (e.g. 300 s at ~400 gaps/s on a shared VM) overflows the buffer;
+        // the overflow must not turn every later gap into the longest one.
+        let hz = 1_000_000_000; // 1 tick = 1 ns
+        let mut t = GapTicks::new(2, hz);
+        for g in [20_000, 30_000, 40_000, 50_000, 5_000_000] {
+            t.push(g);
+        }
+        let mut r = GapReport::new(10_000);
+        r.duration_ns = 1_000_000_000;
+        t.into_report(&mut r, hz);
+        assert_eq!(
+            (r.gaps, r.max_gap_ns, r.total_gap_ns),
+            (5, 5_000_000, 5_140_000)
+        );
+        // 20, 30 µs in [16, 32); 40, 50 µs in [32, 64); 5 ms in [4096, 8192).
+        assert_eq!((r.histogram[4], r.histogram[5], r.histogram[12]), (2, 2, 1));
+        assert_eq!(r.histogram.iter().sum::<u64>(), 5);
+        assert_eq!(r.lost_ppm(), 5_140);
+    }
+
+    #[test]
+    fn perf_event_attr_is_the_kernels_first_published_layout() {
+        use std::mem::{offset_of, size_of};
+        // include/uapi/linux/perf_event.h: PERF_ATTR_SIZE_VER0 = 64 bytes: type, size,
+        // config, sample_period, sample_type, read_format, the flag bits (u64),
+        // wakeup_events, bp_type, config1; PERF_TYPE_RAW = 4; PERF_FLAG_FD_CLOEXEC = 1 << 3.
+        assert_eq!(size_of::<PerfEventAttr>(), 64);
+        assert_eq!(offset_of!(PerfEventAttr, config), 8);
+        assert_eq!(offset_of!(PerfEventAttr, flags), 40);
+        assert_eq!(offset_of!(PerfEventAttr, wakeup_events), 48);
+        assert_eq!(offset_of!(PerfEventAttr, config1), 56);
+        assert_eq!((PERF_TYPE_RAW, PERF_FLAG_FD_CLOEXEC), (4, 1 << 3));
+    }
+
+    #[test]
+    fn a_short_counter_read_says_so_instead_of_a_stale_errno() {
+        // A pipe holding 4 bytes stands in for a perf fd that returns a short count.
+        let mut fds = [0; 2];
+        // SAFETY: pipe writes two new fds into the live 2-element array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both fds were just created by pipe and are owned by nothing else.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: writes 4 bytes from a live 4-byte buffer.
+        let n = unsafe { libc::write(w.as_raw_fd(), [1u8, 2, 3, 4].as_ptr().cast(), 4) };
+        assert_eq!(n, 4);
+        let counter = PerfSmiCounter { fds: vec![(3, r)] };
+        let e = counter.read_total().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("SMI counter of CPU 3: short read, 4 of 8 bytes"),
+            "{e}"
+        );
+        assert_eq!(e.errno(), None);
     }
 
     #[test]

@@ -129,12 +129,13 @@ pub fn detectors() -> [Detector; 5] {
     ]
 }
 
-/// Turns a read error into the probe's conclusion: NAK = absent.
+/// Turns a read error into the probe's conclusion: NAK = absent; EBUSY (a kernel driver
+/// is bound, HARDWARE.md §10) = claimed, so the address is reported as the kernel's.
 fn absent_or_failed(e: ProbeError) -> Probe {
-    if e.kind == smbus::ErrorKind::NoAcknowledge {
-        Probe::Absent
-    } else {
-        Probe::Failed(e.message)
+    match e.kind {
+        smbus::ErrorKind::NoAcknowledge => Probe::Absent,
+        smbus::ErrorKind::Busy => Probe::Claimed(e.message),
+        _ => Probe::Failed(e.message),
     }
 }
 

@@ -238,15 +238,29 @@ fn garbage_files_are_clear_errors() {
                 ("temp3_input", "99999999999\n"),
                 ("temp4_input", &huge),
                 ("fan1_input", "-1\n"),
-                ("temp5_input", "\u{FF}\u{FE}"),
+                ("temp5_input", "placeholder"),
                 ("temp6_input", "123456789012345678901234567890\n"),
             ],
         }],
     );
+    // Not UTF-8 at all (a `&str` fixture cannot hold these bytes).
+    fs::write(
+        t.path().join("class/hwmon/hwmon0/temp5_input"),
+        [0xFF, 0xFE, b'1', b'\n'],
+    )
+    .unwrap();
     let chip = Hwmon::with_sysfs_root(t.path())
         .find(&ChipSelector::name("junk"))
         .unwrap();
     assert_eq!(chip.device(), &DeviceId::Virtual);
+    assert!(
+        chip.channels().unwrap()[4]
+            .read()
+            .unwrap_err()
+            .to_string()
+            .contains("not a number: \"\u{FFFD}\u{FFFD}1\\n\""),
+        "invalid UTF-8 is reported as such, lossily"
+    );
     let kinds: Vec<(String, HwmonErrorKind)> = chip
         .channels()
         .unwrap()
@@ -394,4 +408,34 @@ fn a_device_link_pointing_up_the_tree_resolves_to_the_device_name() {
     assert_eq!(temp(spd.channels().unwrap()[0].read().unwrap()), 36250);
     let k = h.find(&ChipSelector::name("k10temp")).unwrap();
     assert_eq!(k.device(), &DeviceId::Pci("0000:00:18.3".into()));
+}
+
+#[test]
+fn dangling_links_in_the_class_directory_do_not_panic_or_hide_other_chips() {
+    let t = tempfile::tempdir().unwrap();
+    board(t.path(), [0, 1, 2]);
+    // A chip whose device went away: its class link dangles.
+    symlink(
+        "../../devices/gone/hwmon/hwmon7",
+        t.path().join("class/hwmon/hwmon7"),
+    )
+    .unwrap();
+    // A chip whose `device` link dangles: its identity still comes from the link's name.
+    fs::remove_dir_all(t.path().join("devices/0-0019")).unwrap();
+    let h = Hwmon::with_sysfs_root(t.path());
+    let chips = h.chips().unwrap();
+    assert_eq!(chips.len(), 4);
+    let jc42_b = h
+        .find(&ChipSelector::at(
+            "jc42",
+            DeviceId::I2c {
+                bus: 0,
+                address: 0x19,
+            },
+        ))
+        .unwrap();
+    assert_eq!(temp(jc42_b.channels().unwrap()[0].read().unwrap()), 33500);
+    let gone = chips.iter().find(|c| c.dir().ends_with("hwmon7")).unwrap();
+    assert_eq!(gone.name(), "");
+    assert_eq!(gone.channels().unwrap_err().kind(), HwmonErrorKind::Io);
 }

@@ -24,6 +24,9 @@ pub(crate) struct State {
     pub(crate) pec_on: bool,
     /// Word registers that are not two byte registers (JC-42.4, LM75): SMBus word per (address, command).
     pub(crate) words: HashMap<(u16, u8), u16>,
+    /// A count byte to hand back as `block[0]` of the next block read, unchecked, as a
+    /// misbehaving adapter driver might (the kernel's own drivers refuse counts above 32).
+    pub(crate) raw_block_count: Option<u8>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -128,6 +131,13 @@ impl I2cSys for Fake {
         let regs = s.regs.get_mut(&addr).ok_or_else(|| err(libc::ENXIO))?;
         let c = usize::from(command);
         let at = |i: usize| (c + i) % 256;
+        if let (Some(n), SmbusSize::BlockData | SmbusSize::I2cBlockData) =
+            (s.raw_block_count.take(), size)
+        {
+            data.block.fill(0xEE);
+            data.block[0] = n;
+            return Ok(());
+        }
         match (rw, size) {
             (_, SmbusSize::Quick) => {}
             (SMBUS_READ, SmbusSize::Byte) => data.block[0] = regs[0],

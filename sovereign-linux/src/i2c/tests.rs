@@ -370,3 +370,85 @@ fn capability_names_are_the_kernels() {
     assert_eq!(capability_name(Capabilities::PEC), "I2C_FUNC_SMBUS_PEC");
     assert_eq!(capability_name(Capabilities::I2C), "I2C_FUNC_I2C");
 }
+
+#[test]
+fn an_adapter_gone_from_under_its_device_node_is_gone_not_a_nak() {
+    // i2c-dev's open fails with ENODEV when no adapter is registered for the node's minor
+    // any more (drivers/i2c/i2c-dev.c, i2cdev_open); a stale node without a char device
+    // behind it gives ENXIO. Neither is "no device at that address".
+    for errno in [libc::ENODEV, libc::ENXIO] {
+        let fake = Fake::adapter(PIIX4);
+        fake.0.borrow_mut().open_errno = Some(errno);
+        let e = I2cOpen::new().open_with(fake.clone(), 7, 0x18).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Gone, "errno {errno}");
+        assert!(e.to_string().contains("i2cdetect -l"), "{e}");
+        let e = I2cBus::open_with(I2cOpen::new(), fake, 7).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Gone, "errno {errno}");
+    }
+}
+
+#[test]
+fn ioctl_structs_have_the_kernels_layout() {
+    use std::mem::{align_of, offset_of, size_of};
+    // HARDWARE.md §10: union i2c_smbus_data = u8 / u16 / u8 block[34] (block[0] = length).
+    assert_eq!(size_of::<SmbusData>(), 34);
+    assert_eq!(align_of::<SmbusData>(), 2);
+    // struct i2c_smbus_ioctl_data = {u8 read_write; u8 command; u32 size; union *data}.
+    assert_eq!(offset_of!(SmbusIoctlData, read_write), 0);
+    assert_eq!(offset_of!(SmbusIoctlData, command), 1);
+    assert_eq!(offset_of!(SmbusIoctlData, size), 4);
+    assert_eq!(offset_of!(SmbusIoctlData, data), 8);
+    assert_eq!(size_of::<SmbusIoctlData>(), 8 + size_of::<usize>());
+    // Transfer sizes and directions as the kernel numbers them.
+    assert_eq!((SMBUS_READ, SMBUS_WRITE), (1, 0));
+    assert_eq!(
+        [
+            SmbusSize::Quick,
+            SmbusSize::Byte,
+            SmbusSize::ByteData,
+            SmbusSize::WordData,
+            SmbusSize::BlockData,
+            SmbusSize::I2cBlockData
+        ]
+        .map(|s| s as u32),
+        [0, 1, 2, 3, 5, 8]
+    );
+    assert_eq!(
+        (I2C_SLAVE, I2C_FUNCS, I2C_SLAVE_FORCE, I2C_PEC, I2C_SMBUS),
+        (0x0703, 0x0705, 0x0706, 0x0708, 0x0720)
+    );
+}
+
+#[test]
+fn a_block_count_outside_1_to_32_from_below_is_an_error_never_an_index() {
+    let fake = Fake::adapter(STUB).with_device(0x40, &[]);
+    let mut dev = open(&fake, 0x40);
+    for count in [0u8, 33, 34, 255] {
+        fake.0.borrow_mut().raw_block_count = Some(count);
+        let mut buf = [0u8; 64];
+        let e = dev.read_block_data(0x40, 0x99, &mut buf).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadBlockLength, "count {count}");
+        assert!(e.to_string().contains(&format!("length {count}")), "{e}");
+        assert_eq!(buf, [0u8; 64], "nothing copied for count {count}");
+    }
+    // An I2C block read that comes back with another length than asked for.
+    fake.0.borrow_mut().raw_block_count = Some(40);
+    let mut buf = [0u8; 8];
+    let e = dev.read_i2c_block_data(0x40, 0, &mut buf).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadBlockLength);
+    assert_eq!(buf, [0u8; 8]);
+}
+
+#[test]
+fn a_huge_adapter_name_file_is_read_only_as_far_as_a_name_can_be() {
+    // The kernel's adapter name is a 48-byte array; a garbage tree may hold anything.
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("bus/i2c/devices/i2c-0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("name"), "x".repeat(1 << 20)).unwrap();
+    let name = adapter_name(t.path(), 0).unwrap();
+    assert!(name.len() <= 128, "{} bytes", name.len());
+    // Not UTF-8: read lossily, not dropped.
+    std::fs::write(dir.join("name"), [b'p', 0xFF, b'4']).unwrap();
+    assert_eq!(adapter_name(t.path(), 0).as_deref(), Some("p\u{FFFD}4"));
+}
