@@ -70,8 +70,7 @@ struct PerfEventAttr {
     sample_period: u64,
     sample_type: u64,
     read_format: u64,
-    /// Bit field: disabled, inherit, pinned, exclusive, exclude_user, … (all 0: count
-    /// everything, enabled at once).
+    /// Bit field: bit 0 disabled, 1 inherit, 2 pinned, 3 exclusive, 4 exclude_user, …
     flags: u64,
     wakeup_events: u32,
     bp_type: u32,
@@ -79,6 +78,8 @@ struct PerfEventAttr {
 }
 
 const PERF_TYPE_RAW: u32 = 4;
+/// `perf_event_attr.pinned` (bit 2 of the flag word, `include/uapi/linux/perf_event.h`).
+const PERF_FLAG_PINNED: u64 = 1 << 2;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
 
 /// The current `kernel.perf_event_paranoid`, for error messages.
@@ -109,7 +110,10 @@ impl PerfSmiCounter {
                 sample_period: 0,
                 sample_type: 0,
                 read_format: 0,
-                flags: 0,
+                // Pinned (bit 2), enabled at once, counting user and kernel: a pinned event
+                // that loses its PMU slot goes into error state and reads 0 bytes (reported
+                // as an error) instead of silently undercounting while multiplexed.
+                flags: PERF_FLAG_PINNED,
                 wakeup_events: 0,
                 bp_type: 0,
                 config1: 0,
