@@ -153,6 +153,58 @@ fn conditional_integration_holds_the_integral_only_while_saturated() {
 }
 
 #[test]
+fn conditional_integration_fills_up_to_the_limit_instead_of_stopping_short() {
+    // 10 °C over, P = 100, I grows 70 per second: 70, 140, 210, 280 → output 380. The
+    // next full increment would overshoot 400; the output is not saturated, so holding
+    // the whole increment would leave the fans at 38 % forever while the CPU is hot.
+    let mut c = cooling(10, 7, 0);
+    c.output_max = 400;
+    c.integral_max = 1000;
+    let mut pid = Pid::new(c).unwrap();
+    let outputs: [i32; 8] = core::array::from_fn(|_| pid.step(90_000, SEC).output);
+    assert_eq!(outputs[..4], [170, 240, 310, 380]);
+    assert!(outputs[4..].iter().all(|&o| o == 400), "{outputs:?}");
+    // Saturated now: further increments are held, the integral does not wind up.
+    let t = pid.step(90_000, SEC);
+    assert!(
+        t.limits
+            .contains(LimitsHit::OUTPUT_MAX | LimitsHit::INTEGRATION_HELD),
+        "{t:?}"
+    );
+    assert_eq!(pid.integral(), 300);
+    // And only the part of the increment that fits was taken: Ki·e is an upper bound.
+    let mut down = cooling(10, 7, 0);
+    down.output_min = -400;
+    down.integral_min = -1000;
+    let mut pid = Pid::new(down).unwrap();
+    let outputs: [i32; 6] = core::array::from_fn(|_| pid.step(70_000, SEC).output);
+    assert_eq!(outputs, [-170, -240, -310, -380, -400, -400]);
+}
+
+proptest! {
+    /// Truncation toward zero is odd-symmetric: an error sequence that is zero-mean in
+    /// pairs (e, −e) leaves the integral exactly where it started, for any gain and dt
+    /// (a floor-rounding integrator would drift downwards by up to 1 LSB per step).
+    #[test]
+    fn integral_does_not_drift_under_a_zero_mean_error(
+        ki in (i32::MIN + 1..=i32::MAX).prop_map(|r| Gain::from_raw(r).unwrap()),
+        steps in proptest::collection::vec((-5_000i32..5_000, 1u32..100_000), 1..100),
+    ) {
+        let mut c = PidConfig::new(Direction::Reverse, 0, i32::MIN, i32::MAX);
+        c.ki = ki;
+        let mut pid = Pid::new(c).unwrap();
+        // Start from a non-zero integral so the check is not trivially satisfied.
+        pid.step(1_000, SEC);
+        let start = pid.integral;
+        for (e, dt) in steps {
+            pid.step(e, ms(dt));
+            pid.step(-e, ms(dt));
+        }
+        prop_assert_eq!(pid.integral, start);
+    }
+}
+
+#[test]
 fn slew_limits_up_and_down() {
     let mut c = cooling(100, 0, 0);
     c.slew_up_per_s = Some(50);
