@@ -588,3 +588,55 @@ proptest! {
         }
     }
 }
+
+/// A zone with one cascade fan whose speed loop rises at most 5 %/s.
+fn cascade_zone() -> Zone<1, 1, 1> {
+    let sensors = [sensor(SensorLimits::TCTL, Thresholds::default())];
+    let input = ZoneInput::new(
+        &[CPU],
+        Combine::Hottest,
+        Controller::Linear(PiecewiseLinear::new(&[CurvePoint::new(0, 500)]).unwrap()),
+    )
+    .unwrap();
+    let mut speed = PidConfig::new(Direction::Direct, 0, 0, 1000);
+    speed.kff_setpoint = Gain::from_ratio(1, 10).unwrap();
+    speed.kp = Gain::from_ratio(1, 100).unwrap();
+    speed.slew_up_per_s = Some(50);
+    let fan = ZoneFan::new(
+        FanDrive::Cascade {
+            max_rpm: Rpm(10_000),
+            speed_loop: Pid::new(speed).unwrap(),
+        },
+        stall(),
+    );
+    let policy = FailsafePolicy::uniform(Duty::FULL, 2);
+    Zone::new(config(policy), &sensors, &[input], &[fan]).unwrap()
+}
+
+#[test]
+fn failsafe_duty_reaches_cascade_fans_at_once() {
+    let mut z = cascade_zone();
+    let mut q = EventQueue::<8>::new();
+    let tach = [Some(Rpm(5_000))];
+    let out = z.step(&[Sample::Fresh(60_000)], &tach, SEC, &mut q);
+    assert_eq!(
+        out.commands[0],
+        FanCommand::Duty(Duty::from_per_mille_clamped(500))
+    );
+    // A CPU reading of 200 °C: failsafe at 100 %. The speed loop's 5 %/s rise limit
+    // must not make the fan wait; nor may a tach reading above target lower the duty.
+    let out = z.step(&[Sample::Fresh(200_000)], &tach, SEC, &mut q);
+    assert!(out.failsafe);
+    assert_eq!(out.commands[0], FanCommand::Duty(Duty::FULL));
+    let out = z.step(&[Sample::Fresh(60_000)], &[Some(Rpm(12_000))], SEC, &mut q);
+    assert!(out.failsafe);
+    assert_eq!(out.commands[0], FanCommand::Duty(Duty::FULL));
+    // After failsafe the speed loop takes over again from a clean start (no stale
+    // slew reference, no derivative of the failsafe period).
+    let out = z.step(&[Sample::Fresh(60_000)], &tach, SEC, &mut q);
+    assert!(!out.failsafe);
+    assert_eq!(
+        out.commands[0],
+        FanCommand::Duty(Duty::from_per_mille_clamped(500))
+    );
+}
