@@ -640,3 +640,94 @@ fn failsafe_duty_reaches_cascade_fans_at_once() {
         FanCommand::Duty(Duty::from_per_mille_clamped(500))
     );
 }
+
+#[test]
+fn zone_stays_in_failsafe_while_a_fan_is_stalled() {
+    let mut z = reference_zone(FailsafePolicy::uniform(Duty::FULL, 1));
+    let mut q = EventQueue::<16>::new();
+    let good = [Sample::Fresh(50_000), Sample::Fresh(72_000)];
+    z.step(&good, &TURNING, SEC, &mut q);
+    let stalled = [Some(Rpm(6000)), Some(Rpm(0))];
+    for _ in 0..2 {
+        z.step(&good, &stalled, SEC, &mut q);
+    }
+    assert!(z.fans()[1].is_stalled());
+    // Sensors all good for far longer than exit_after = 1; the fan still does not
+    // turn, or its tach can no longer be read: the zone stays in failsafe.
+    for tachs in [stalled, [Some(Rpm(6000)), None]] {
+        for _ in 0..20 {
+            let out = z.step(&good, &tachs, SEC, &mut q);
+            assert!(out.failsafe);
+            assert_eq!(out.causes, FailsafeCauses::FAN_STALL);
+            assert_eq!(duties(&out), [1000, 1000]);
+        }
+    }
+}
+
+#[test]
+fn a_sensor_that_never_reports_keeps_the_zone_in_failsafe() {
+    let mut policy = FailsafePolicy::uniform(Duty::from_percent(90), 3);
+    policy.escalation = None;
+    for never in [
+        Sample::NotPolled,
+        Sample::ReadFailed,
+        Sample::Fresh(-273_000),
+    ] {
+        let mut z = reference_zone(policy);
+        let mut q = EventQueue::<16>::new();
+        for _ in 0..1000 {
+            let out = z.step(&[never, Sample::Fresh(40_000)], &TURNING, SEC, &mut q);
+            assert!(out.failsafe, "{never:?}");
+            assert!(out.causes.contains(FailsafeCauses::NO_READING_YET));
+            assert_eq!(duties(&out), [900, 900]);
+        }
+        let entered = core::iter::from_fn(|| q.pop())
+            .filter(|e| matches!(e, Event::FailsafeEntered { .. }))
+            .count();
+        assert_eq!(entered, 1, "{never:?}: entered once, never left");
+    }
+}
+
+#[test]
+fn failsafe_duty_overrides_a_lower_manual_duty_and_zone_maximum() {
+    let mut cfg = config(FailsafePolicy::uniform(Duty::from_percent(90), 2));
+    cfg.max_duty = Duty::from_percent(60);
+    let sensors = [sensor(SensorLimits::TCTL, Thresholds::default())];
+    let input = ZoneInput::new(&[CPU], Combine::Hottest, dimm_table()).unwrap();
+    let rpm = FanDrive::RpmTarget {
+        max_rpm: Rpm(10_000),
+    };
+    let fans = [
+        ZoneFan::new(FanDrive::Duty, stall()),
+        ZoneFan::new(rpm, stall()),
+    ];
+    let mut z: Zone<1, 1, 2> = Zone::new(cfg, &sensors, &[input], &fans).unwrap();
+    z.set_manual(FanId(0), Some(Duty::from_percent(10)));
+    z.set_manual(FanId(1), Some(Duty::from_percent(10)));
+    let mut q = EventQueue::<8>::new();
+    // 85 °C: the table asks 100 %, the zone maximum caps it at 60 %, manual says 10 %.
+    let out = z.step(&[Sample::Fresh(85_000)], &TURNING, SEC, &mut q);
+    assert_eq!(out.demand, Duty::from_percent(60));
+    assert_eq!(
+        out.commands.as_slice(),
+        [
+            FanCommand::Duty(Duty::from_percent(10)),
+            FanCommand::Rpm(Rpm(1_000))
+        ]
+    );
+    let out = z.step(&[Sample::ReadFailed], &TURNING, SEC, &mut q);
+    assert!(!out.failsafe, "within the retries");
+    for _ in 0..2 {
+        z.step(&[Sample::ReadFailed], &TURNING, SEC, &mut q);
+    }
+    let out = z.step(&[Sample::ReadFailed], &TURNING, SEC, &mut q);
+    assert!(out.failsafe);
+    assert_eq!(out.demand, Duty::from_percent(90));
+    assert_eq!(
+        out.commands.as_slice(),
+        [
+            FanCommand::Duty(Duty::from_percent(90)),
+            FanCommand::Rpm(Rpm(9_000))
+        ]
+    );
+}
