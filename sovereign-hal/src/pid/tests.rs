@@ -204,6 +204,43 @@ proptest! {
     }
 }
 
+/// Readings that hit the ends of `i32` often, not once in four billion draws.
+fn extreme_i32() -> impl Strategy<Value = i32> {
+    prop_oneof![
+        Just(i32::MIN),
+        Just(i32::MAX),
+        Just(0),
+        Just(-1),
+        any::<i32>()
+    ]
+}
+
+/// Periods of 1 ms and of `u32::MAX` ms (49 days) as often as anything between.
+fn extreme_period() -> impl Strategy<Value = Period> {
+    prop_oneof![Just(1u32), Just(u32::MAX), 1..=u32::MAX].prop_map(ms)
+}
+
+proptest! {
+    /// The extremes themselves, in any order and with any configuration: no panic, and
+    /// the output and integral stay inside their limits.
+    #[test]
+    fn extreme_readings_and_periods_stay_within_limits(
+        config in any_config(),
+        steps in proptest::collection::vec(
+            (extreme_i32(), extreme_i32(), extreme_period(), proptest::option::of(extreme_i32())),
+            1..40,
+        ),
+    ) {
+        let mut pid = Pid::new(config).unwrap();
+        for (m, dist, dt, manual) in steps {
+            pid.set_manual(manual);
+            let t = pid.step_with_disturbance(m, dist, dt);
+            prop_assert!(t.output >= config.output_min && t.output <= config.output_max);
+            prop_assert!(t.i >= config.integral_min && t.i <= config.integral_max);
+        }
+    }
+}
+
 #[test]
 fn slew_limits_up_and_down() {
     let mut c = cooling(100, 0, 0);

@@ -731,3 +731,130 @@ fn failsafe_duty_overrides_a_lower_manual_duty_and_zone_maximum() {
         ]
     );
 }
+
+/// Every input kind and fan drive, with sensor limits as wide as `i32` allows.
+fn everything_zone() -> Zone<3, 4, 3> {
+    let wide = SensorLimits {
+        min: i32::MIN,
+        max: i32::MAX,
+        max_slew_per_s: u32::MAX,
+        timeout: MilliSeconds(1),
+        retries: 0,
+        stuck_after: 1,
+        worst: super::super::health::WorstCase::High,
+    };
+    let sensors = [
+        sensor(SensorLimits::TCTL, Thresholds::upper(90_000, 95_000, 2_000)),
+        sensor(wide, Thresholds::upper(i32::MIN, i32::MAX, u32::MAX)),
+        sensor(wide, Thresholds::default()),
+    ];
+    let mut cpu = PidConfig::reference_fan_loop();
+    cpu.kff_disturbance = Gain::from_raw(i32::MAX).unwrap();
+    cpu.kd = Gain::from_raw(i32::MIN + 1).unwrap();
+    let mut margin = PidConfig::new(Direction::Direct, 10_000, 0, 1000);
+    margin.kp = Gain::from_raw(i32::MAX).unwrap();
+    let rows = [
+        CurvePoint::new(i32::MIN, 0),
+        CurvePoint::new(i32::MAX, 1000),
+    ];
+    let inputs = [
+        ZoneInput::new(
+            &[CPU],
+            Combine::Hottest,
+            Controller::Pid(Pid::new(cpu).unwrap()),
+        )
+        .unwrap()
+        .with_disturbance(SensorId(1)),
+        ZoneInput::new(
+            &[CPU, SensorId(2)],
+            Combine::MarginTo { limit: i32::MIN },
+            Controller::Pid(Pid::new(margin).unwrap()),
+        )
+        .unwrap()
+        .in_profile(0),
+        ZoneInput::new(
+            &[SensorId(1), SensorId(2)],
+            Combine::Sum,
+            Controller::Linear(PiecewiseLinear::new(&rows).unwrap()),
+        )
+        .unwrap()
+        .in_profile(0),
+        ZoneInput::new(
+            &[SensorId(2)],
+            Combine::Hottest,
+            Controller::Stepwise(Stepwise::new(&rows, u32::MAX, 0, StepwiseMode::Ceiling).unwrap()),
+        )
+        .unwrap(),
+    ];
+    let mut speed = PidConfig::new(Direction::Direct, 0, 0, 1000);
+    speed.kff_setpoint = Gain::from_raw(i32::MAX).unwrap();
+    speed.ki = Gain::from_raw(i32::MAX).unwrap();
+    let fans = [
+        ZoneFan::new(FanDrive::Duty, stall()),
+        ZoneFan::new(
+            FanDrive::RpmTarget {
+                max_rpm: Rpm(u32::MAX),
+            },
+            stall(),
+        ),
+        ZoneFan::new(
+            FanDrive::Cascade {
+                max_rpm: Rpm(u32::MAX),
+                speed_loop: Pid::new(speed).unwrap(),
+            },
+            stall(),
+        ),
+    ];
+    let policy = FailsafePolicy::uniform(Duty::from_percent(90), 1);
+    Zone::new(config(policy), &sensors, &inputs, &fans).unwrap()
+}
+
+fn extreme_sample() -> impl Strategy<Value = Sample> {
+    prop_oneof![
+        Just(Sample::Fresh(i32::MIN)),
+        Just(Sample::Fresh(i32::MAX)),
+        Just(Sample::Fresh(0)),
+        any_sample(),
+    ]
+}
+
+fn extreme_rpm() -> impl Strategy<Value = Option<Rpm>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Rpm(0))),
+        Just(Some(Rpm(u32::MAX))),
+        any::<u32>().prop_map(|r| Some(Rpm(r))),
+    ]
+}
+
+proptest! {
+    /// Extreme readings, tachs, periods (1 ms, 49 days) and manual duties through every
+    /// input kind and fan drive: no panic, duty fans never below the failsafe duty in
+    /// failsafe.
+    #[test]
+    fn extreme_inputs_through_every_input_kind_and_fan_drive(
+        steps in proptest::collection::vec(
+            (
+                proptest::collection::vec(extreme_sample(), 0..4),
+                proptest::collection::vec(extreme_rpm(), 0..4),
+                prop_oneof![Just(1u32), Just(u32::MAX), 1..=u32::MAX],
+                proptest::option::of(0u32..=1000),
+            ),
+            1..40,
+        ),
+    ) {
+        let mut z = everything_zone();
+        let mut q = EventQueue::<4>::new();
+        for (samples, tachs, dt, manual) in steps {
+            z.set_manual(FanId(0), manual.map(Duty::from_per_mille_clamped));
+            let out = z.step(&samples, &tachs, Period::new(MilliSeconds(dt)).unwrap(), &mut q);
+            prop_assert_eq!(out.commands.len(), 3);
+            if out.failsafe {
+                for c in [out.commands[0], out.commands[2]] {
+                    let FanCommand::Duty(d) = c else { unreachable!() };
+                    prop_assert!(d >= Duty::from_percent(90));
+                }
+            }
+        }
+    }
+}
