@@ -401,7 +401,8 @@ impl Pid {
 
     /// `Some(output)`: manual mode, the steps return this output (within the output
     /// limits) while still tracking the measurement. `None`: back to automatic; the next
-    /// step starts from the last output (bumpless transfer).
+    /// step starts from the last output (bumpless transfer) if Ki is not zero, else it
+    /// moves from it within the slew limits.
     pub fn set_manual(&mut self, output: Option<i32>) {
         if self.manual.is_some() && output.is_none() {
             self.bumpless_pending = true;
@@ -522,8 +523,10 @@ impl Pid {
             };
         }
 
-        let integral = if self.bumpless_pending {
-            self.bumpless_pending = false;
+        // Without an integral term (Ki = 0) nothing would ever remove a seeded offset:
+        // the return from manual mode is then shaped by the slew limits alone.
+        let bumpless = core::mem::take(&mut self.bumpless_pending) && c.ki != Gain::ZERO;
+        let integral = if bumpless {
             // Start where manual mode left the output: I = u_prev − (P + D + FF).
             let prev = self.last_output.unwrap_or(0);
             clamp_i64(prev.saturating_sub(p_d_ff), i_min, i_max)

@@ -332,6 +332,23 @@ fn manual_mode_and_bumpless_return_to_auto() {
 }
 
 #[test]
+fn leaving_manual_mode_leaves_no_lasting_offset_without_an_integral_term() {
+    // A P-only loop (Ki = 0) has no integrator to absorb the difference between the
+    // manual duty and P: seeding one would keep that offset forever, with Ki = 0 nothing
+    // ever removes it. The return is shaped by the slew limits instead.
+    let mut c = cooling(20, 0, 0);
+    c.slew_down_per_s = Some(100);
+    let mut pid = Pid::new(c).unwrap();
+    pid.step(85_000, SEC);
+    pid.set_manual(Some(700));
+    pid.step(85_000, SEC);
+    pid.set_manual(None);
+    let back: [i32; 7] = core::array::from_fn(|_| pid.step(85_000, SEC).output);
+    assert_eq!(back, [600, 500, 400, 300, 200, 100, 100]);
+    assert_eq!(pid.integral(), 0);
+}
+
+#[test]
 fn manual_output_respects_the_output_limits() {
     let mut pid = Pid::reference_fan_loop();
     pid.set_manual(Some(50));
