@@ -241,6 +241,33 @@ proptest! {
     }
 }
 
+proptest! {
+    /// D, FF and the limits never enter the integral: in automatic mode it moves only in
+    /// the direction of Ki·e and by at most |Ki·e·dt| (plus truncation), whatever the
+    /// derivative, feed-forward, slew or output limits do.
+    #[test]
+    fn integral_moves_only_by_a_part_of_ki_e_dt(
+        config in any_config(),
+        steps in proptest::collection::vec((extreme_i32(), extreme_i32(), extreme_period()), 1..40),
+    ) {
+        let mut pid = Pid::new(config).unwrap();
+        for (m, dist, dt) in steps {
+            let before = i128::from(pid.integral);
+            let t = pid.step_with_disturbance(m, dist, dt);
+            let moved = i128::from(pid.integral) - before;
+            // Q16 × milli-units × ms / 10⁶; `t.error` is exact unless saturated to i32.
+            let full = i128::from(config.ki.raw()) * i128::from(t.error) * i128::from(dt.millis());
+            let bound = if t.error == i32::MIN || t.error == i32::MAX {
+                i128::MAX
+            } else {
+                full.abs() / 1_000_000 + 2
+            };
+            prop_assert!(moved.abs() <= bound, "moved {moved}, Ki·e·dt {full}/10⁶");
+            prop_assert!(moved == 0 || moved.signum() == full.signum(), "moved {moved} against Ki·e {full}");
+        }
+    }
+}
+
 #[test]
 fn slew_limits_up_and_down() {
     let mut c = cooling(100, 0, 0);
