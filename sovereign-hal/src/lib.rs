@@ -35,10 +35,14 @@ compile_error!("feature `x86-rdmsr` needs an x86 or x86_64 target: RDMSR does no
 
 pub mod amd_tctl;
 pub mod chips;
+// Fixed point only: no FPU on BMC-class targets (issue 3). The compiler checks the
+// arithmetic, .ci/no-float-check greps for the types.
+#[cfg_attr(not(test), deny(clippy::float_arithmetic))]
 pub mod control;
 pub mod decode;
 pub mod identity;
 pub mod msr;
+#[cfg_attr(not(test), deny(clippy::float_arithmetic))]
 pub mod pid;
 pub mod smbus;
 pub mod units;

@@ -93,10 +93,14 @@ pub struct SensorStatus {
 
 impl SensorCheck {
     /// # Errors
-    /// [`ControlError::InvertedRange`] when `min > max`.
+    /// [`ControlError::InvertedRange`] when `min > max`, [`ControlError::ZeroSensorSlew`]
+    /// when `max_slew_per_s` is 0.
     pub fn new(limits: SensorLimits) -> Result<Self, ControlError> {
         if limits.min > limits.max {
             return Err(ControlError::InvertedRange);
+        }
+        if limits.max_slew_per_s == 0 {
+            return Err(ControlError::ZeroSensorSlew);
         }
         Ok(Self {
             limits,
@@ -433,6 +437,17 @@ mod tests {
     }
 
     #[test]
+    fn zero_slew_rate_is_rejected() {
+        // With 0 m°C/s every later change would count as faster than physics, forever:
+        // permanent failsafe on a healthy sensor, and a stale value that never looks worse.
+        let limits = SensorLimits {
+            max_slew_per_s: 0,
+            ..SensorLimits::TCTL
+        };
+        assert_eq!(SensorCheck::new(limits), Err(ControlError::ZeroSensorSlew));
+    }
+
+    #[test]
     fn inverted_range_is_rejected() {
         let limits = SensorLimits {
             min: 10,
@@ -472,7 +487,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_samples_keep_the_value_in_range(
-            min in any::<i32>(), span in any::<u32>(), slew in any::<u32>(), timeout in any::<u32>(),
+            min in any::<i32>(), span in any::<u32>(), slew in 1..=u32::MAX, timeout in any::<u32>(),
             samples in proptest::collection::vec((0u8..3, any::<i32>(), 1..=u32::MAX), 0..50),
         ) {
             let max = i32::try_from(i64::from(min) + i64::from(span)).unwrap_or(i32::MAX);

@@ -49,6 +49,8 @@ pub enum ControlError {
     ThresholdsOutOfOrder,
     /// Failsafe `exit_after` of zero periods.
     ZeroExitPeriods,
+    /// A sensor's `max_slew_per_s` of zero.
+    ZeroSensorSlew,
 }
 
 impl ControlError {
@@ -73,6 +75,9 @@ impl ControlError {
             }
             Self::ZeroExitPeriods => {
                 "failsafe exit_after is 0: leaving failsafe needs at least one good period"
+            }
+            Self::ZeroSensorSlew => {
+                "sensor max_slew_per_s is 0: every change would be rejected as implausible; give the fastest change physics allows"
             }
         }
     }

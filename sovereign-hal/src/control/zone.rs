@@ -156,8 +156,8 @@ pub enum FanDrive {
     },
     /// A host-side RPM loop (cascade): the zone duty becomes an RPM target
     /// `max_rpm × duty`, and `speed_loop` (input in milli-RPM, `Direct`, output in
-    /// per-mille duty) drives the fan to it. Without a tach reading it falls back to
-    /// the zone duty.
+    /// per-mille duty) drives the fan to it. Without a tach reading, and in failsafe, the
+    /// duty is written directly and the speed loop restarts afterwards.
     Cascade {
         /// Speed at full duty.
         max_rpm: Rpm,
@@ -447,11 +447,19 @@ impl<const S: usize, const I: usize, const F: usize> Zone<S, I, F> {
                     max_rpm,
                     speed_loop,
                 } => {
-                    let target = rpm_at(*max_rpm, duty);
-                    speed_loop.set_setpoint(milli_rpm(target));
                     let d = match rpm {
-                        Some(r) => output_to_duty(speed_loop.step(milli_rpm(r), dt).output),
-                        None => duty,
+                        // In failsafe the duty is written as it is: the speed loop's
+                        // slew and output limits must not delay or lower it.
+                        Some(r) if floor.is_none() => {
+                            speed_loop.set_setpoint(milli_rpm(rpm_at(*max_rpm, duty)));
+                            output_to_duty(speed_loop.step(milli_rpm(r), dt).output)
+                        }
+                        _ => {
+                            // Open loop: restart the speed loop when it takes over again,
+                            // rather than from a stale output and measurement.
+                            speed_loop.reset();
+                            duty
+                        }
                     };
                     (FanCommand::Duty(d), d)
                 }

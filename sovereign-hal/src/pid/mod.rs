@@ -13,8 +13,8 @@
 //!          setpoint − m (Direction::Direct)
 //!          and zero while m is inside the setpoint band [sp − below, sp + above]
 //! P      = Kp·e
-//! I     += Ki·e·dt   (clamped to the integral limits; held while the output is saturated
-//!                     in the direction the increment would push — conditional integration)
+//! I     += Ki·e·dt   (clamped to the integral limits; cut to what brings the output to a
+//!                     limit, held while it is there — conditional integration)
 //! D      = Kd·d(±m)/dt, first-order filtered (derivative on measurement: no setpoint kick;
 //!          zero on the first sample: no first-sample kick)
 //! FF     = Kff_sp·setpoint + Kff_dist·disturbance + bias
@@ -115,8 +115,9 @@ pub enum Direction {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AntiWindup {
     /// Conditional integration: the integral is clamped to its limits, and an increment
-    /// is dropped on a step where the output is saturated (by its limits or a slew
-    /// limit) in the direction that increment pushes. D and FF never enter the integral.
+    /// that would push the output past a limit (output or slew) is cut to the part that
+    /// brings the output to that limit, nothing once it is there. D and FF never enter
+    /// the integral: it only ever moves by a part of Ki·e·dt.
     Conditional,
     /// Only clamp the integral to its limits (what the `pid` crate does). Kept for
     /// comparison; it winds up to the integral limit while the output is saturated.
@@ -282,8 +283,8 @@ bitflags::bitflags! {
         const INTEGRAL_MAX = 1 << 4;
         /// The integral was clamped to `integral_min`.
         const INTEGRAL_MIN = 1 << 5;
-        /// The integral increment was dropped because the output was saturated
-        /// (conditional integration).
+        /// The integral increment was cut or dropped because the output reached a
+        /// limit (conditional integration).
         const INTEGRATION_HELD = 1 << 6;
     }
 }
@@ -400,7 +401,8 @@ impl Pid {
 
     /// `Some(output)`: manual mode, the steps return this output (within the output
     /// limits) while still tracking the measurement. `None`: back to automatic; the next
-    /// step starts from the last output (bumpless transfer).
+    /// step starts from the last output (bumpless transfer) if Ki is not zero, else it
+    /// moves from it within the slew limits.
     pub fn set_manual(&mut self, output: Option<i32>) {
         if self.manual.is_some() && output.is_none() {
             self.bumpless_pending = true;
@@ -521,8 +523,10 @@ impl Pid {
             };
         }
 
-        let integral = if self.bumpless_pending {
-            self.bumpless_pending = false;
+        // Without an integral term (Ki = 0) nothing would ever remove a seeded offset:
+        // the return from manual mode is then shaped by the slew limits alone.
+        let bumpless = core::mem::take(&mut self.bumpless_pending) && c.ki != Gain::ZERO;
+        let integral = if bumpless {
             // Start where manual mode left the output: I = u_prev − (P + D + FF).
             let prev = self.last_output.unwrap_or(0);
             clamp_i64(prev.saturating_sub(p_d_ff), i_min, i_max)
@@ -538,13 +542,22 @@ impl Pid {
             }
             let candidate = clamp_i64(candidate, i_min, i_max);
             if c.anti_windup == AntiWindup::Conditional {
-                let (out, _) = self.limit(p_d_ff.saturating_add(candidate), dt_ms);
+                let (out, hit) = self.limit(p_d_ff.saturating_add(candidate), dt_ms);
                 let unsat = p_d_ff.saturating_add(candidate);
                 let pushes_up = candidate > self.integral && out < unsat;
                 let pushes_down = candidate < self.integral && out > unsat;
                 if pushes_up || pushes_down {
-                    limits |= LimitsHit::INTEGRATION_HELD;
-                    self.integral
+                    // The limits that stopped the increment shaped this step's output.
+                    limits |= LimitsHit::INTEGRATION_HELD | hit;
+                    // Take only the part of the increment that brings the output to the
+                    // limit (never more than Ki·e·dt, never against it): dropping all of
+                    // it would hold an unsaturated output short of its limit for good.
+                    let fits = out.saturating_sub(p_d_ff);
+                    if pushes_up {
+                        fits.max(self.integral)
+                    } else {
+                        fits.min(self.integral)
+                    }
                 } else {
                     candidate
                 }

@@ -153,6 +153,122 @@ fn conditional_integration_holds_the_integral_only_while_saturated() {
 }
 
 #[test]
+fn conditional_integration_fills_up_to_the_limit_instead_of_stopping_short() {
+    // 10 °C over, P = 100, I grows 70 per second: 70, 140, 210, 280 → output 380. The
+    // next full increment would overshoot 400; the output is not saturated, so holding
+    // the whole increment would leave the fans at 38 % forever while the CPU is hot.
+    let mut c = cooling(10, 7, 0);
+    c.output_max = 400;
+    c.integral_max = 1000;
+    let mut pid = Pid::new(c).unwrap();
+    let outputs: [i32; 8] = core::array::from_fn(|_| pid.step(90_000, SEC).output);
+    assert_eq!(outputs[..4], [170, 240, 310, 380]);
+    assert!(outputs[4..].iter().all(|&o| o == 400), "{outputs:?}");
+    // Saturated now: further increments are held, the integral does not wind up.
+    let t = pid.step(90_000, SEC);
+    assert!(
+        t.limits
+            .contains(LimitsHit::OUTPUT_MAX | LimitsHit::INTEGRATION_HELD),
+        "{t:?}"
+    );
+    assert_eq!(pid.integral(), 300);
+    // And only the part of the increment that fits was taken: Ki·e is an upper bound.
+    let mut down = cooling(10, 7, 0);
+    down.output_min = -400;
+    down.integral_min = -1000;
+    let mut pid = Pid::new(down).unwrap();
+    let outputs: [i32; 6] = core::array::from_fn(|_| pid.step(70_000, SEC).output);
+    assert_eq!(outputs, [-170, -240, -310, -380, -400, -400]);
+}
+
+proptest! {
+    /// Truncation toward zero is odd-symmetric: an error sequence that is zero-mean in
+    /// pairs (e, −e) leaves the integral exactly where it started, for any gain and dt
+    /// (a floor-rounding integrator would drift downwards by up to 1 LSB per step).
+    #[test]
+    fn integral_does_not_drift_under_a_zero_mean_error(
+        ki in (i32::MIN + 1..=i32::MAX).prop_map(|r| Gain::from_raw(r).unwrap()),
+        steps in proptest::collection::vec((-5_000i32..5_000, 1u32..100_000), 1..100),
+    ) {
+        let mut c = PidConfig::new(Direction::Reverse, 0, i32::MIN, i32::MAX);
+        c.ki = ki;
+        let mut pid = Pid::new(c).unwrap();
+        // Start from a non-zero integral so the check is not trivially satisfied.
+        pid.step(1_000, SEC);
+        let start = pid.integral;
+        for (e, dt) in steps {
+            pid.step(e, ms(dt));
+            pid.step(-e, ms(dt));
+        }
+        prop_assert_eq!(pid.integral, start);
+    }
+}
+
+/// Readings that hit the ends of `i32` often, not once in four billion draws.
+fn extreme_i32() -> impl Strategy<Value = i32> {
+    prop_oneof![
+        Just(i32::MIN),
+        Just(i32::MAX),
+        Just(0),
+        Just(-1),
+        any::<i32>()
+    ]
+}
+
+/// Periods of 1 ms and of `u32::MAX` ms (49 days) as often as anything between.
+fn extreme_period() -> impl Strategy<Value = Period> {
+    prop_oneof![Just(1u32), Just(u32::MAX), 1..=u32::MAX].prop_map(ms)
+}
+
+proptest! {
+    /// The extremes themselves, in any order and with any configuration: no panic, and
+    /// the output and integral stay inside their limits.
+    #[test]
+    fn extreme_readings_and_periods_stay_within_limits(
+        config in any_config(),
+        steps in proptest::collection::vec(
+            (extreme_i32(), extreme_i32(), extreme_period(), proptest::option::of(extreme_i32())),
+            1..40,
+        ),
+    ) {
+        let mut pid = Pid::new(config).unwrap();
+        for (m, dist, dt, manual) in steps {
+            pid.set_manual(manual);
+            let t = pid.step_with_disturbance(m, dist, dt);
+            prop_assert!(t.output >= config.output_min && t.output <= config.output_max);
+            prop_assert!(t.i >= config.integral_min && t.i <= config.integral_max);
+        }
+    }
+}
+
+proptest! {
+    /// D, FF and the limits never enter the integral: in automatic mode it moves only in
+    /// the direction of Ki·e and by at most |Ki·e·dt| (plus truncation), whatever the
+    /// derivative, feed-forward, slew or output limits do.
+    #[test]
+    fn integral_moves_only_by_a_part_of_ki_e_dt(
+        config in any_config(),
+        steps in proptest::collection::vec((extreme_i32(), extreme_i32(), extreme_period()), 1..40),
+    ) {
+        let mut pid = Pid::new(config).unwrap();
+        for (m, dist, dt) in steps {
+            let before = i128::from(pid.integral);
+            let t = pid.step_with_disturbance(m, dist, dt);
+            let moved = i128::from(pid.integral) - before;
+            // Q16 × milli-units × ms / 10⁶; `t.error` is exact unless saturated to i32.
+            let full = i128::from(config.ki.raw()) * i128::from(t.error) * i128::from(dt.millis());
+            let bound = if t.error == i32::MIN || t.error == i32::MAX {
+                i128::MAX
+            } else {
+                full.abs() / 1_000_000 + 2
+            };
+            prop_assert!(moved.abs() <= bound, "moved {moved}, Ki·e·dt {full}/10⁶");
+            prop_assert!(moved == 0 || moved.signum() == full.signum(), "moved {moved} against Ki·e {full}");
+        }
+    }
+}
+
+#[test]
 fn slew_limits_up_and_down() {
     let mut c = cooling(100, 0, 0);
     c.slew_up_per_s = Some(50);
@@ -240,6 +356,23 @@ fn manual_mode_and_bumpless_return_to_auto() {
     assert_eq!((t.output, t.p, t.i), (700, 100, 600));
     // And the loop goes on from there.
     assert_eq!(pid.step(85_000, SEC).output, 705);
+}
+
+#[test]
+fn leaving_manual_mode_leaves_no_lasting_offset_without_an_integral_term() {
+    // A P-only loop (Ki = 0) has no integrator to absorb the difference between the
+    // manual duty and P: seeding one would keep that offset forever, with Ki = 0 nothing
+    // ever removes it. The return is shaped by the slew limits instead.
+    let mut c = cooling(20, 0, 0);
+    c.slew_down_per_s = Some(100);
+    let mut pid = Pid::new(c).unwrap();
+    pid.step(85_000, SEC);
+    pid.set_manual(Some(700));
+    pid.step(85_000, SEC);
+    pid.set_manual(None);
+    let back: [i32; 7] = core::array::from_fn(|_| pid.step(85_000, SEC).output);
+    assert_eq!(back, [600, 500, 400, 300, 200, 100, 100]);
+    assert_eq!(pid.integral(), 0);
 }
 
 #[test]

@@ -588,3 +588,273 @@ proptest! {
         }
     }
 }
+
+/// A zone with one cascade fan whose speed loop rises at most 5 %/s.
+fn cascade_zone() -> Zone<1, 1, 1> {
+    let sensors = [sensor(SensorLimits::TCTL, Thresholds::default())];
+    let input = ZoneInput::new(
+        &[CPU],
+        Combine::Hottest,
+        Controller::Linear(PiecewiseLinear::new(&[CurvePoint::new(0, 500)]).unwrap()),
+    )
+    .unwrap();
+    let mut speed = PidConfig::new(Direction::Direct, 0, 0, 1000);
+    speed.kff_setpoint = Gain::from_ratio(1, 10).unwrap();
+    speed.kp = Gain::from_ratio(1, 100).unwrap();
+    speed.slew_up_per_s = Some(50);
+    let fan = ZoneFan::new(
+        FanDrive::Cascade {
+            max_rpm: Rpm(10_000),
+            speed_loop: Pid::new(speed).unwrap(),
+        },
+        stall(),
+    );
+    let policy = FailsafePolicy::uniform(Duty::FULL, 2);
+    Zone::new(config(policy), &sensors, &[input], &[fan]).unwrap()
+}
+
+#[test]
+fn failsafe_duty_reaches_cascade_fans_at_once() {
+    let mut z = cascade_zone();
+    let mut q = EventQueue::<8>::new();
+    let tach = [Some(Rpm(5_000))];
+    let out = z.step(&[Sample::Fresh(60_000)], &tach, SEC, &mut q);
+    assert_eq!(
+        out.commands[0],
+        FanCommand::Duty(Duty::from_per_mille_clamped(500))
+    );
+    // A CPU reading of 200 °C: failsafe at 100 %. The speed loop's 5 %/s rise limit
+    // must not make the fan wait; nor may a tach reading above target lower the duty.
+    let out = z.step(&[Sample::Fresh(200_000)], &tach, SEC, &mut q);
+    assert!(out.failsafe);
+    assert_eq!(out.commands[0], FanCommand::Duty(Duty::FULL));
+    let out = z.step(&[Sample::Fresh(60_000)], &[Some(Rpm(12_000))], SEC, &mut q);
+    assert!(out.failsafe);
+    assert_eq!(out.commands[0], FanCommand::Duty(Duty::FULL));
+    // After failsafe the speed loop takes over again from a clean start (no stale
+    // slew reference, no derivative of the failsafe period).
+    let out = z.step(&[Sample::Fresh(60_000)], &tach, SEC, &mut q);
+    assert!(!out.failsafe);
+    assert_eq!(
+        out.commands[0],
+        FanCommand::Duty(Duty::from_per_mille_clamped(500))
+    );
+}
+
+#[test]
+fn zone_stays_in_failsafe_while_a_fan_is_stalled() {
+    let mut z = reference_zone(FailsafePolicy::uniform(Duty::FULL, 1));
+    let mut q = EventQueue::<16>::new();
+    let good = [Sample::Fresh(50_000), Sample::Fresh(72_000)];
+    z.step(&good, &TURNING, SEC, &mut q);
+    let stalled = [Some(Rpm(6000)), Some(Rpm(0))];
+    for _ in 0..2 {
+        z.step(&good, &stalled, SEC, &mut q);
+    }
+    assert!(z.fans()[1].is_stalled());
+    // Sensors all good for far longer than exit_after = 1; the fan still does not
+    // turn, or its tach can no longer be read: the zone stays in failsafe.
+    for tachs in [stalled, [Some(Rpm(6000)), None]] {
+        for _ in 0..20 {
+            let out = z.step(&good, &tachs, SEC, &mut q);
+            assert!(out.failsafe);
+            assert_eq!(out.causes, FailsafeCauses::FAN_STALL);
+            assert_eq!(duties(&out), [1000, 1000]);
+        }
+    }
+}
+
+#[test]
+fn a_sensor_that_never_reports_keeps_the_zone_in_failsafe() {
+    let mut policy = FailsafePolicy::uniform(Duty::from_percent(90), 3);
+    policy.escalation = None;
+    for never in [
+        Sample::NotPolled,
+        Sample::ReadFailed,
+        Sample::Fresh(-273_000),
+    ] {
+        let mut z = reference_zone(policy);
+        let mut q = EventQueue::<16>::new();
+        for _ in 0..1000 {
+            let out = z.step(&[never, Sample::Fresh(40_000)], &TURNING, SEC, &mut q);
+            assert!(out.failsafe, "{never:?}");
+            assert!(out.causes.contains(FailsafeCauses::NO_READING_YET));
+            assert_eq!(duties(&out), [900, 900]);
+        }
+        let entered = core::iter::from_fn(|| q.pop())
+            .filter(|e| matches!(e, Event::FailsafeEntered { .. }))
+            .count();
+        assert_eq!(entered, 1, "{never:?}: entered once, never left");
+    }
+}
+
+#[test]
+fn failsafe_duty_overrides_a_lower_manual_duty_and_zone_maximum() {
+    let mut cfg = config(FailsafePolicy::uniform(Duty::from_percent(90), 2));
+    cfg.max_duty = Duty::from_percent(60);
+    let sensors = [sensor(SensorLimits::TCTL, Thresholds::default())];
+    let input = ZoneInput::new(&[CPU], Combine::Hottest, dimm_table()).unwrap();
+    let rpm = FanDrive::RpmTarget {
+        max_rpm: Rpm(10_000),
+    };
+    let fans = [
+        ZoneFan::new(FanDrive::Duty, stall()),
+        ZoneFan::new(rpm, stall()),
+    ];
+    let mut z: Zone<1, 1, 2> = Zone::new(cfg, &sensors, &[input], &fans).unwrap();
+    z.set_manual(FanId(0), Some(Duty::from_percent(10)));
+    z.set_manual(FanId(1), Some(Duty::from_percent(10)));
+    let mut q = EventQueue::<8>::new();
+    // 85 °C: the table asks 100 %, the zone maximum caps it at 60 %, manual says 10 %.
+    let out = z.step(&[Sample::Fresh(85_000)], &TURNING, SEC, &mut q);
+    assert_eq!(out.demand, Duty::from_percent(60));
+    assert_eq!(
+        out.commands.as_slice(),
+        [
+            FanCommand::Duty(Duty::from_percent(10)),
+            FanCommand::Rpm(Rpm(1_000))
+        ]
+    );
+    let out = z.step(&[Sample::ReadFailed], &TURNING, SEC, &mut q);
+    assert!(!out.failsafe, "within the retries");
+    for _ in 0..2 {
+        z.step(&[Sample::ReadFailed], &TURNING, SEC, &mut q);
+    }
+    let out = z.step(&[Sample::ReadFailed], &TURNING, SEC, &mut q);
+    assert!(out.failsafe);
+    assert_eq!(out.demand, Duty::from_percent(90));
+    assert_eq!(
+        out.commands.as_slice(),
+        [
+            FanCommand::Duty(Duty::from_percent(90)),
+            FanCommand::Rpm(Rpm(9_000))
+        ]
+    );
+}
+
+/// Every input kind and fan drive, with sensor limits as wide as `i32` allows.
+fn everything_zone() -> Zone<3, 4, 3> {
+    let wide = SensorLimits {
+        min: i32::MIN,
+        max: i32::MAX,
+        max_slew_per_s: u32::MAX,
+        timeout: MilliSeconds(1),
+        retries: 0,
+        stuck_after: 1,
+        worst: super::super::health::WorstCase::High,
+    };
+    let sensors = [
+        sensor(SensorLimits::TCTL, Thresholds::upper(90_000, 95_000, 2_000)),
+        sensor(wide, Thresholds::upper(i32::MIN, i32::MAX, u32::MAX)),
+        sensor(wide, Thresholds::default()),
+    ];
+    let mut cpu = PidConfig::reference_fan_loop();
+    cpu.kff_disturbance = Gain::from_raw(i32::MAX).unwrap();
+    cpu.kd = Gain::from_raw(i32::MIN + 1).unwrap();
+    let mut margin = PidConfig::new(Direction::Direct, 10_000, 0, 1000);
+    margin.kp = Gain::from_raw(i32::MAX).unwrap();
+    let rows = [
+        CurvePoint::new(i32::MIN, 0),
+        CurvePoint::new(i32::MAX, 1000),
+    ];
+    let inputs = [
+        ZoneInput::new(
+            &[CPU],
+            Combine::Hottest,
+            Controller::Pid(Pid::new(cpu).unwrap()),
+        )
+        .unwrap()
+        .with_disturbance(SensorId(1)),
+        ZoneInput::new(
+            &[CPU, SensorId(2)],
+            Combine::MarginTo { limit: i32::MIN },
+            Controller::Pid(Pid::new(margin).unwrap()),
+        )
+        .unwrap()
+        .in_profile(0),
+        ZoneInput::new(
+            &[SensorId(1), SensorId(2)],
+            Combine::Sum,
+            Controller::Linear(PiecewiseLinear::new(&rows).unwrap()),
+        )
+        .unwrap()
+        .in_profile(0),
+        ZoneInput::new(
+            &[SensorId(2)],
+            Combine::Hottest,
+            Controller::Stepwise(Stepwise::new(&rows, u32::MAX, 0, StepwiseMode::Ceiling).unwrap()),
+        )
+        .unwrap(),
+    ];
+    let mut speed = PidConfig::new(Direction::Direct, 0, 0, 1000);
+    speed.kff_setpoint = Gain::from_raw(i32::MAX).unwrap();
+    speed.ki = Gain::from_raw(i32::MAX).unwrap();
+    let fans = [
+        ZoneFan::new(FanDrive::Duty, stall()),
+        ZoneFan::new(
+            FanDrive::RpmTarget {
+                max_rpm: Rpm(u32::MAX),
+            },
+            stall(),
+        ),
+        ZoneFan::new(
+            FanDrive::Cascade {
+                max_rpm: Rpm(u32::MAX),
+                speed_loop: Pid::new(speed).unwrap(),
+            },
+            stall(),
+        ),
+    ];
+    let policy = FailsafePolicy::uniform(Duty::from_percent(90), 1);
+    Zone::new(config(policy), &sensors, &inputs, &fans).unwrap()
+}
+
+fn extreme_sample() -> impl Strategy<Value = Sample> {
+    prop_oneof![
+        Just(Sample::Fresh(i32::MIN)),
+        Just(Sample::Fresh(i32::MAX)),
+        Just(Sample::Fresh(0)),
+        any_sample(),
+    ]
+}
+
+fn extreme_rpm() -> impl Strategy<Value = Option<Rpm>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Rpm(0))),
+        Just(Some(Rpm(u32::MAX))),
+        any::<u32>().prop_map(|r| Some(Rpm(r))),
+    ]
+}
+
+proptest! {
+    /// Extreme readings, tachs, periods (1 ms, 49 days) and manual duties through every
+    /// input kind and fan drive: no panic, duty fans never below the failsafe duty in
+    /// failsafe.
+    #[test]
+    fn extreme_inputs_through_every_input_kind_and_fan_drive(
+        steps in proptest::collection::vec(
+            (
+                proptest::collection::vec(extreme_sample(), 0..4),
+                proptest::collection::vec(extreme_rpm(), 0..4),
+                prop_oneof![Just(1u32), Just(u32::MAX), 1..=u32::MAX],
+                proptest::option::of(0u32..=1000),
+            ),
+            1..40,
+        ),
+    ) {
+        let mut z = everything_zone();
+        let mut q = EventQueue::<4>::new();
+        for (samples, tachs, dt, manual) in steps {
+            z.set_manual(FanId(0), manual.map(Duty::from_per_mille_clamped));
+            let out = z.step(&samples, &tachs, Period::new(MilliSeconds(dt)).unwrap(), &mut q);
+            prop_assert_eq!(out.commands.len(), 3);
+            if out.failsafe {
+                for c in [out.commands[0], out.commands[2]] {
+                    let FanCommand::Duty(d) = c else { unreachable!() };
+                    prop_assert!(d >= Duty::from_percent(90));
+                }
+            }
+        }
+    }
+}
