@@ -83,6 +83,7 @@ kdir=$cache/kernel
 if [[ ! -e $kdir/.complete ]]; then
     log "downloading $kernel_pkg (first run only)"
     dl=$(mktemp -d "$cache/download.XXXXXX")
+    trap 'rm -rf "$dl" "$kdir.new"' EXIT
     # apt's download sandbox user cannot write into target/; download as root instead
     fetch() { (cd "$dl" && apt-get download -qq -o APT::Sandbox::User=root "$1" >/dev/null 2>&1); }
     command -v apt-get >/dev/null || unavailable "no kernel cached and no apt-get to download $kernel_pkg"
@@ -127,7 +128,7 @@ if [[ -s $kdir/vmlinux ]]; then kernel_img=$kdir/vmlinux; else kernel_img=$(ls "
 
 # --- 3. initramfs: busybox, the modules, the test binary, /init ------------------------------
 work=$(mktemp -d "$cache/run.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT # QEMU itself is ended by timeout(1), also on Ctrl-C
 root=$work/root
 mkdir -p "$root"/{bin,proc,sys,dev,tmp,test,lib/modules/boot,lib/modules/extra}
 cp /bin/busybox "$root/bin/busybox"
@@ -210,16 +211,24 @@ chmod +x "$root/init"
 # panic=-1 + -no-reboot turn a kernel panic into QEMU's exit instead of a reboot loop.
 log "booting kernel $kver ($(basename "$kernel_img")) under TCG"
 serial=$work/serial.log
+: >"$serial"
 t0=$(date +%s%N)
-set +e
 timeout -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m 512 -smp 1 \
-    -display none -no-reboot -nodefaults -monitor none -serial stdio \
+    -display none -no-reboot -nodefaults -monitor none -serial file:"$serial" \
     -kernel "$kernel_img" -initrd "$work/initrd" \
-    -append "console=ttyS0 quiet loglevel=4 panic=-1" </dev/null \
-    | tr -d '\r' | tee "$serial"
-qemu_rc=${PIPESTATUS[0]}
-set -e
+    -append "console=ttyS0 quiet loglevel=4 panic=-1" </dev/null >"$work/qemu.out" 2>&1 &
+qemu_pid=$!
+# timeout(1) forwards a TERM to QEMU: never leave a guest running behind us
+trap 'kill $qemu_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+tail -s 0.1 -n +1 -f --pid=$qemu_pid "$serial" | tr -d '\r' &
+tail_pid=$!
+qemu_rc=0
+wait $qemu_pid || qemu_rc=$?
+wait $tail_pid || true
 elapsed=$((($(date +%s%N) - t0) / 1000000))
+tr -d '\r' <"$serial" >"$serial.txt"
+serial=$serial.txt
 if [[ $qemu_rc == 124 || $qemu_rc == 137 ]]; then
     log "timeout: the guest did not finish within ${timeout_s}s"
     exit 124
@@ -231,6 +240,7 @@ fi
 status=$(sed -n 's/^KT-EXIT-STATUS \([0-9]*\)$/\1/p' "$serial" | tail -1)
 if [[ -z $status ]]; then
     log "the guest never reported a test result (QEMU exit $qemu_rc after ${elapsed} ms)"
+    cat "$work/qemu.out" >&2
     exit 125
 fi
 log "guest finished in ${elapsed} ms, test exit status $status"
