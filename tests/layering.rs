@@ -5,7 +5,9 @@
 use std::path::Path;
 
 fn manifest(krate: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(krate).join("Cargo.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(krate)
+        .join("Cargo.toml");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -27,7 +27,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(all(feature = "x86-rdmsr", not(any(target_arch = "x86", target_arch = "x86_64"))))]
+#[cfg(all(
+    feature = "x86-rdmsr",
+    not(any(target_arch = "x86", target_arch = "x86_64"))
+))]
 compile_error!("feature `x86-rdmsr` needs an x86 or x86_64 target: RDMSR does not exist elsewhere");
 
 pub mod amd_tctl;

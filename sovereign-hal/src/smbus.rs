@@ -69,7 +69,9 @@ impl ErrorKind {
     /// Short description, the same text as `Display`.
     pub const fn as_str(self) -> &'static str {
         match self {
-            Self::NoAcknowledge => "no acknowledge (no device at that address, or it refused the transfer)",
+            Self::NoAcknowledge => {
+                "no acknowledge (no device at that address, or it refused the transfer)"
+            }
             Self::Bus => "bus fault",
             Self::Timeout => "bus timeout",
             Self::PecMismatch => "packet error code (PEC) mismatch",
@@ -154,8 +156,18 @@ impl Capabilities {
     /// What AMD's FCH SMBus controller (`i2c-piix4`) offers: 0x037F0000, SMBus only,
     /// no PEC, no I2C block (HARDWARE.md §10).
     pub const PIIX4: Self = Self::from_bits_truncate(0x037F_0000);
-    /// Everything SMBus offers through a raw-I2C controller ([`I2cSmbus`]).
-    pub const FULL_SMBUS_OVER_I2C: Self = Self::from_bits_truncate(0x0FFF_0009);
+    /// What [`I2cSmbus`] performs over a raw-I2C controller: byte, word and block reads,
+    /// byte and word writes, send/receive byte, I2C block reads, PEC. (No raw-I2C path is
+    /// offered through [`Smbus`], so [`Capabilities::I2C`] is not set.)
+    pub const FULL_SMBUS_OVER_I2C: Self = Self::PEC
+        .union(Self::READ_BYTE)
+        .union(Self::WRITE_BYTE)
+        .union(Self::READ_BYTE_DATA)
+        .union(Self::WRITE_BYTE_DATA)
+        .union(Self::READ_WORD_DATA)
+        .union(Self::WRITE_WORD_DATA)
+        .union(Self::READ_BLOCK_DATA)
+        .union(Self::READ_I2C_BLOCK);
 }
 
 #[cfg(feature = "defmt")]
@@ -189,11 +201,22 @@ pub trait Smbus: ErrorType {
     /// SMBus block read: the device sends a count (1..=32) then that many bytes, which are
     /// copied to the start of `buf`. Returns the count. A count of 0, above 32 or above
     /// `buf.len()` is [`ErrorKind::BadBlockLength`].
-    fn read_block_data(&mut self, address: u8, command: u8, buf: &mut [u8]) -> Result<usize, Self::Error>;
+    fn read_block_data(
+        &mut self,
+        address: u8,
+        command: u8,
+        buf: &mut [u8],
+    ) -> Result<usize, Self::Error>;
 
     /// I2C block read: read exactly `buf.len()` (1..=32) bytes starting at `command`.
-    /// Unsupported on SMBus-only controllers such as `i2c-piix4`.
-    fn read_i2c_block_data(&mut self, address: u8, command: u8, buf: &mut [u8]) -> Result<(), Self::Error>;
+    /// Never carries a PEC (Linux leaves I2C block transfers out of PEC). Unsupported on
+    /// SMBus-only controllers such as `i2c-piix4`.
+    fn read_i2c_block_data(
+        &mut self,
+        address: u8,
+        command: u8,
+        buf: &mut [u8],
+    ) -> Result<(), Self::Error>;
 
     /// Send byte (a command with no data, e.g. PMBus CLEAR_FAULTS).
     fn send_byte(&mut self, address: u8, value: u8) -> Result<(), Self::Error>;
@@ -296,7 +319,10 @@ impl<E: fmt::Debug> fmt::Display for I2cSmbusError<E> {
             Self::I2c(e) => write!(f, "I2C bus error: {e:?}"),
             Self::PecMismatch => f.write_str(ErrorKind::PecMismatch.as_str()),
             Self::BadBlockLength => f.write_str(ErrorKind::BadBlockLength.as_str()),
-            Self::BadAddress => f.write_str("7-bit address above 0x7F"),
+            Self::BadAddress => f.write_str(
+                "7-bit address above 0x7F: pass the 7-bit address (an 8-bit bus address \
+                 shifted right by one)",
+            ),
         }
     }
 }
@@ -334,20 +360,34 @@ impl<I: I2c> I2cSmbus<I> {
     }
 
     fn check(address: u8) -> Result<(), I2cSmbusError<I::Error>> {
-        if address > 0x7F { Err(I2cSmbusError::BadAddress) } else { Ok(()) }
+        if address > 0x7F {
+            Err(I2cSmbusError::BadAddress)
+        } else {
+            Ok(())
+        }
     }
 
     /// Write `command`, then read `out.len()` bytes (+ PEC when enabled), verify PEC.
-    fn command_read(&mut self, address: u8, command: u8, out: &mut [u8]) -> Result<(), I2cSmbusError<I::Error>> {
+    fn command_read(
+        &mut self,
+        address: u8,
+        command: u8,
+        out: &mut [u8],
+    ) -> Result<(), I2cSmbusError<I::Error>> {
         Self::check(address)?;
         let with_pec = self.pec_on(address);
         let n = out.len();
         let mut buf = [0u8; BLOCK_MAX + 2];
         let len = n + usize::from(with_pec);
         let rx = buf.get_mut(..len).ok_or(I2cSmbusError::BadBlockLength)?;
-        self.i2c.write_read(address, &[command], rx).map_err(I2cSmbusError::I2c)?;
+        self.i2c
+            .write_read(address, &[command], rx)
+            .map_err(I2cSmbusError::I2c)?;
         if with_pec {
-            let crc = pec_extend(pec(&[write_addr(address), command, read_addr(address)]), &rx[..n]);
+            let crc = pec_extend(
+                pec(&[write_addr(address), command, read_addr(address)]),
+                &rx[..n],
+            );
             if rx.get(n).copied() != Some(crc) {
                 return Err(I2cSmbusError::PecMismatch);
             }
@@ -357,7 +397,12 @@ impl<I: I2c> I2cSmbus<I> {
     }
 
     /// Write `command` followed by `data` (+ PEC when enabled).
-    fn command_write(&mut self, address: u8, command: u8, data: &[u8]) -> Result<(), I2cSmbusError<I::Error>> {
+    fn command_write(
+        &mut self,
+        address: u8,
+        command: u8,
+        data: &[u8],
+    ) -> Result<(), I2cSmbusError<I::Error>> {
         Self::check(address)?;
         let mut buf = [0u8; BLOCK_MAX + 3];
         let n = data.len();
@@ -369,7 +414,9 @@ impl<I: I2c> I2cSmbus<I> {
             frame[len] = pec_extend(pec(&[write_addr(address)]), &frame[..len]);
             len += 1;
         }
-        self.i2c.write(address, &frame[..len]).map_err(I2cSmbusError::I2c)
+        self.i2c
+            .write(address, &frame[..len])
+            .map_err(I2cSmbusError::I2c)
     }
 }
 
@@ -402,10 +449,17 @@ impl<I: I2c> Smbus for I2cSmbus<I> {
         self.command_write(address, command, &value.to_le_bytes())
     }
 
-    fn read_block_data(&mut self, address: u8, command: u8, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    fn read_block_data(
+        &mut self,
+        address: u8,
+        command: u8,
+        buf: &mut [u8],
+    ) -> Result<usize, Self::Error> {
         Self::check(address)?;
         let mut count = [0u8; 1];
-        self.i2c.write_read(address, &[command], &mut count).map_err(I2cSmbusError::I2c)?;
+        self.i2c
+            .write_read(address, &[command], &mut count)
+            .map_err(I2cSmbusError::I2c)?;
         let n = usize::from(count[0]);
         if n == 0 || n > BLOCK_MAX || n > buf.len() {
             return Err(I2cSmbusError::BadBlockLength);
@@ -420,20 +474,34 @@ impl<I: I2c> Smbus for I2cSmbus<I> {
         Ok(n)
     }
 
-    fn read_i2c_block_data(&mut self, address: u8, command: u8, buf: &mut [u8]) -> Result<(), Self::Error> {
+    fn read_i2c_block_data(
+        &mut self,
+        address: u8,
+        command: u8,
+        buf: &mut [u8],
+    ) -> Result<(), Self::Error> {
         if buf.is_empty() || buf.len() > BLOCK_MAX {
             return Err(I2cSmbusError::BadBlockLength);
         }
-        self.command_read(address, command, buf)
+        Self::check(address)?;
+        // An I2C block read is a plain I2C transfer: no PEC even when PEC is on for the
+        // address, as Linux's SMBus emulation leaves I2C_SMBUS_I2C_BLOCK_DATA out of PEC.
+        self.i2c
+            .write_read(address, &[command], buf)
+            .map_err(I2cSmbusError::I2c)
     }
 
     fn send_byte(&mut self, address: u8, value: u8) -> Result<(), Self::Error> {
         Self::check(address)?;
         if self.pec_on(address) {
             let crc = pec(&[write_addr(address), value]);
-            self.i2c.write(address, &[value, crc]).map_err(I2cSmbusError::I2c)
+            self.i2c
+                .write(address, &[value, crc])
+                .map_err(I2cSmbusError::I2c)
         } else {
-            self.i2c.write(address, &[value]).map_err(I2cSmbusError::I2c)
+            self.i2c
+                .write(address, &[value])
+                .map_err(I2cSmbusError::I2c)
         }
     }
 
@@ -543,7 +611,9 @@ impl<B: Smbus> Smbus for ReadOnly<B> {
         self.0.read_block_data(a, c, b).map_err(ReadOnlyError::Bus)
     }
     fn read_i2c_block_data(&mut self, a: u8, c: u8, b: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.read_i2c_block_data(a, c, b).map_err(ReadOnlyError::Bus)
+        self.0
+            .read_i2c_block_data(a, c, b)
+            .map_err(ReadOnlyError::Bus)
     }
     fn send_byte(&mut self, _: u8, _: u8) -> Result<(), Self::Error> {
         Err(ReadOnlyError::WriteRefused)
@@ -553,5 +623,352 @@ impl<B: Smbus> Smbus for ReadOnly<B> {
     }
     fn set_pec(&mut self, a: u8, e: bool) -> Result<(), Self::Error> {
         self.0.set_pec(a, e).map_err(ReadOnlyError::Bus)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use embedded_hal::i2c::{ErrorKind as I2cErrorKind, NoAcknowledgeSource};
+    use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
+    use std::string::ToString;
+    use std::vec;
+    use std::vec::Vec;
+
+    const A: u8 = 0x2C;
+
+    /// CRC-8, polynomial 0x07, bit by bit: an oracle independent of `smbus_pec`.
+    fn crc8(bytes: &[u8]) -> u8 {
+        let mut crc = 0u8;
+        for &b in bytes {
+            crc ^= b;
+            for _ in 0..8 {
+                crc = if crc & 0x80 != 0 {
+                    (crc << 1) ^ 0x07
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc
+    }
+
+    fn nak() -> I2cErrorKind {
+        I2cErrorKind::NoAcknowledge(NoAcknowledgeSource::Address)
+    }
+
+    #[test]
+    fn pec_is_crc8_smbus() {
+        // CRC-8/SMBUS check value.
+        assert_eq!(pec(b"123456789"), 0xF4);
+        let frame = [A << 1, 0x10, (A << 1) | 1, 0x12, 0x34];
+        assert_eq!(pec(&frame), crc8(&frame));
+        // Continuing a PEC over more bytes equals the PEC of the whole frame.
+        assert_eq!(pec_extend(pec(&frame[..2]), &frame[2..]), crc8(&frame));
+    }
+
+    #[test]
+    fn byte_and_word_reads_are_command_then_read() {
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(A, vec![0x05], vec![0xAB]),
+            Transaction::write_read(A, vec![0x06], vec![0x34, 0x12]),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        assert_eq!(bus.read_byte_data(A, 0x05).unwrap(), 0xAB);
+        // The first byte on the wire is the low byte.
+        assert_eq!(bus.read_word_data(A, 0x06).unwrap(), 0x1234);
+        i2c.done();
+    }
+
+    #[test]
+    fn byte_and_word_writes_are_one_write_low_byte_first() {
+        let mut i2c = Mock::new(&[
+            Transaction::write(A, vec![0x01, 0x5A]),
+            Transaction::write(A, vec![0x02, 0x34, 0x12]),
+            Transaction::write(A, vec![0x03]),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        bus.write_byte_data(A, 0x01, 0x5A).unwrap();
+        bus.write_word_data(A, 0x02, 0x1234).unwrap();
+        bus.send_byte(A, 0x03).unwrap();
+        i2c.done();
+    }
+
+    #[test]
+    fn receive_byte_is_a_bare_read() {
+        let mut i2c = Mock::new(&[
+            Transaction::transaction_start(A),
+            Transaction::read(A, vec![0x42]),
+            Transaction::transaction_end(A),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        assert_eq!(bus.receive_byte(A).unwrap(), 0x42);
+        i2c.done();
+    }
+
+    #[test]
+    fn block_read_reads_the_count_then_count_and_data() {
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(A, vec![0x9A], vec![3]),
+            Transaction::write_read(A, vec![0x9A], vec![3, 0x10, 0x20, 0x30]),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        let mut buf = [0u8; BLOCK_MAX];
+        assert_eq!(bus.read_block_data(A, 0x9A, &mut buf).unwrap(), 3);
+        assert_eq!(&buf[..4], &[0x10, 0x20, 0x30, 0x00]);
+        i2c.done();
+    }
+
+    #[test]
+    fn a_32_byte_block_is_the_largest_accepted() {
+        let data: Vec<u8> = (1..=32).collect();
+        let mut second = vec![32u8];
+        second.extend_from_slice(&data);
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(A, vec![0x9A], vec![32]),
+            Transaction::write_read(A, vec![0x9A], second),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        let mut buf = [0u8; BLOCK_MAX];
+        assert_eq!(bus.read_block_data(A, 0x9A, &mut buf).unwrap(), 32);
+        assert_eq!(&buf[..], &data[..]);
+        i2c.done();
+    }
+
+    #[test]
+    fn block_counts_of_0_above_32_or_above_the_buffer_are_bad_lengths() {
+        for (count, buf_len) in [(0u8, 32usize), (33, 64), (255, 64), (5, 4)] {
+            let mut i2c = Mock::new(&[Transaction::write_read(A, vec![0x9A], vec![count])]);
+            let mut bus = I2cSmbus::new(&mut i2c);
+            let mut buf = vec![0u8; buf_len];
+            let e = bus.read_block_data(A, 0x9A, &mut buf).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::BadBlockLength, "count {count}");
+            i2c.done();
+        }
+    }
+
+    #[test]
+    fn a_block_whose_count_changes_between_reads_is_a_bad_length() {
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(A, vec![0x9A], vec![2]),
+            Transaction::write_read(A, vec![0x9A], vec![1, 0x10, 0x20]),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        let mut buf = [0u8; 8];
+        let e = bus.read_block_data(A, 0x9A, &mut buf).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadBlockLength);
+        i2c.done();
+    }
+
+    #[test]
+    fn i2c_block_reads_need_1_to_32_bytes() {
+        let mut i2c = Mock::new(&[Transaction::write_read(A, vec![0x80], vec![1, 2, 3])]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        let mut buf = [0u8; 3];
+        bus.read_i2c_block_data(A, 0x80, &mut buf).unwrap();
+        assert_eq!(buf, [1, 2, 3]);
+        let e = bus.read_i2c_block_data(A, 0x80, &mut []).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadBlockLength);
+        let e = bus
+            .read_i2c_block_data(A, 0x80, &mut [0u8; 33])
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadBlockLength);
+        i2c.done();
+    }
+
+    #[test]
+    fn pec_is_appended_to_writes() {
+        let w = A << 1;
+        let mut i2c = Mock::new(&[
+            Transaction::write(A, vec![0x01, 0x5A, crc8(&[w, 0x01, 0x5A])]),
+            Transaction::write(A, vec![0x02, 0x34, 0x12, crc8(&[w, 0x02, 0x34, 0x12])]),
+            Transaction::write(A, vec![0x03, crc8(&[w, 0x03])]),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        bus.set_pec(A, true).unwrap();
+        bus.write_byte_data(A, 0x01, 0x5A).unwrap();
+        bus.write_word_data(A, 0x02, 0x1234).unwrap();
+        bus.send_byte(A, 0x03).unwrap();
+        i2c.done();
+    }
+
+    #[test]
+    fn a_good_pec_on_a_read_passes() {
+        let (w, r) = (A << 1, (A << 1) | 1);
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(A, vec![0x05], vec![0xAB, crc8(&[w, 0x05, r, 0xAB])]),
+            Transaction::write_read(
+                A,
+                vec![0x06],
+                vec![0x34, 0x12, crc8(&[w, 0x06, r, 0x34, 0x12])],
+            ),
+            Transaction::transaction_start(A),
+            Transaction::read(A, vec![0x42, crc8(&[r, 0x42])]),
+            Transaction::transaction_end(A),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        bus.set_pec(A, true).unwrap();
+        assert_eq!(bus.read_byte_data(A, 0x05).unwrap(), 0xAB);
+        assert_eq!(bus.read_word_data(A, 0x06).unwrap(), 0x1234);
+        assert_eq!(bus.receive_byte(A).unwrap(), 0x42);
+        i2c.done();
+    }
+
+    #[test]
+    fn a_good_pec_on_a_block_read_covers_the_count() {
+        let (w, r) = (A << 1, (A << 1) | 1);
+        let pec = crc8(&[w, 0x9A, r, 2, 0x10, 0x20]);
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(A, vec![0x9A], vec![2]),
+            Transaction::write_read(A, vec![0x9A], vec![2, 0x10, 0x20, pec]),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        bus.set_pec(A, true).unwrap();
+        let mut buf = [0u8; 2];
+        assert_eq!(bus.read_block_data(A, 0x9A, &mut buf).unwrap(), 2);
+        assert_eq!(buf, [0x10, 0x20]);
+        i2c.done();
+    }
+
+    #[test]
+    fn a_bad_pec_is_a_pec_mismatch_not_a_nak() {
+        let (w, r) = (A << 1, (A << 1) | 1);
+        let good = crc8(&[w, 0x05, r, 0xAB]);
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(A, vec![0x05], vec![0xAB, good ^ 0x01]),
+            Transaction::write_read(A, vec![0x05], vec![0xAB, good]).with_error(nak()),
+            Transaction::transaction_start(A),
+            Transaction::read(A, vec![0x42, crc8(&[r, 0x42]) ^ 0x80]),
+            Transaction::transaction_end(A),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        bus.set_pec(A, true).unwrap();
+        let e = bus.read_byte_data(A, 0x05).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PecMismatch);
+        let e = bus.read_byte_data(A, 0x05).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NoAcknowledge);
+        let e = bus.receive_byte(A).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PecMismatch);
+        i2c.done();
+    }
+
+    #[test]
+    fn i2c_block_reads_never_carry_a_pec() {
+        // Linux's SMBus emulation leaves I2C block transfers out of PEC
+        // (`size != I2C_SMBUS_I2C_BLOCK_DATA` in i2c-core-smbus.c): they are plain I2C
+        // reads and the device appends nothing. With PEC on for the address, the host must
+        // still clock exactly the requested bytes and check no PEC.
+        let mut i2c = Mock::new(&[Transaction::write_read(A, vec![0x80], vec![1, 2, 3])]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        bus.set_pec(A, true).unwrap();
+        let mut buf = [0u8; 3];
+        bus.read_i2c_block_data(A, 0x80, &mut buf).unwrap();
+        assert_eq!(buf, [1, 2, 3]);
+        i2c.done();
+    }
+
+    #[test]
+    fn pec_is_per_address_and_can_be_turned_off() {
+        let other = 0x2D;
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(other, vec![0x05], vec![0xAB]),
+            Transaction::write_read(A, vec![0x05], vec![0xAB]),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        bus.set_pec(A, true).unwrap();
+        assert_eq!(bus.read_byte_data(other, 0x05).unwrap(), 0xAB);
+        bus.set_pec(A, false).unwrap();
+        assert_eq!(bus.read_byte_data(A, 0x05).unwrap(), 0xAB);
+        i2c.done();
+    }
+
+    #[test]
+    fn bus_errors_keep_their_kind() {
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(A, vec![0x05], vec![0]).with_error(nak()),
+            Transaction::write(A, vec![0x01, 0x02]).with_error(I2cErrorKind::ArbitrationLoss),
+            Transaction::write_read(A, vec![0x9A], vec![0]).with_error(I2cErrorKind::Bus),
+        ]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        let e = bus.read_byte_data(A, 0x05).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NoAcknowledge);
+        let e = bus.write_byte_data(A, 0x01, 0x02).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Bus);
+        let e = bus.read_block_data(A, 0x9A, &mut [0u8; 4]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Bus);
+        i2c.done();
+    }
+
+    #[test]
+    fn addresses_above_0x7f_never_reach_the_bus() {
+        let mut i2c = Mock::new(&[]);
+        let mut bus = I2cSmbus::new(&mut i2c);
+        for a in [0x80u8, 0xFF] {
+            assert_eq!(
+                bus.read_byte_data(a, 0).unwrap_err(),
+                I2cSmbusError::BadAddress
+            );
+            assert_eq!(
+                bus.write_word_data(a, 0, 0).unwrap_err(),
+                I2cSmbusError::BadAddress
+            );
+            assert_eq!(bus.send_byte(a, 0).unwrap_err(), I2cSmbusError::BadAddress);
+            assert_eq!(bus.receive_byte(a).unwrap_err(), I2cSmbusError::BadAddress);
+            assert_eq!(bus.set_pec(a, true).unwrap_err(), I2cSmbusError::BadAddress);
+            let e = bus.read_block_data(a, 0, &mut [0u8; 4]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Other);
+        }
+        i2c.done();
+    }
+
+    #[test]
+    fn a_bad_address_error_says_to_pass_the_7_bit_form() {
+        let e: I2cSmbusError<I2cErrorKind> = I2cSmbusError::BadAddress;
+        assert!(e.to_string().contains("shifted right"), "{e}");
+    }
+
+    #[test]
+    fn read_only_refuses_every_write_and_nothing_reaches_the_bus() {
+        let mut i2c = Mock::new(&[]);
+        let mut bus = ReadOnly::new(I2cSmbus::new(&mut i2c));
+        let e = bus.write_byte_data(0x50, 0x0B, 0x00).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WriteRefused);
+        let e = bus.write_word_data(0x50, 0x1C, 0x0550).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WriteRefused);
+        let e = bus.send_byte(0x50, 0x03).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WriteRefused);
+        // An empty expectation list: any transfer above would have failed the mock.
+        i2c.done();
+    }
+
+    #[test]
+    fn read_only_passes_reads_and_their_errors_through() {
+        let mut i2c = Mock::new(&[
+            Transaction::write_read(0x50, vec![0x31], vec![0x98, 0x01]),
+            Transaction::write_read(0x50, vec![0x33], vec![0]).with_error(nak()),
+        ]);
+        let mut bus = ReadOnly::new(I2cSmbus::new(&mut i2c));
+        assert_eq!(bus.read_word_data(0x50, 0x31).unwrap(), 0x0198);
+        let e = bus.read_byte_data(0x50, 0x33).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NoAcknowledge);
+        i2c.done();
+    }
+
+    #[test]
+    fn read_only_does_not_advertise_writes() {
+        let mut i2c = Mock::new(&[]);
+        let bus = ReadOnly::new(I2cSmbus::new(&mut i2c));
+        let caps = bus.capabilities();
+        assert!(caps.contains(Capabilities::READ_BYTE_DATA | Capabilities::READ_WORD_DATA));
+        assert!(!caps.intersects(
+            Capabilities::WRITE_BYTE
+                | Capabilities::WRITE_BYTE_DATA
+                | Capabilities::WRITE_WORD_DATA
+                | Capabilities::WRITE_BLOCK_DATA
+                | Capabilities::WRITE_I2C_BLOCK
+        ));
+        i2c.done();
     }
 }

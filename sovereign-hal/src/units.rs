@@ -157,7 +157,11 @@ impl Duty {
     /// From per-mille, clamping anything above 1000 to full drive.
     #[inline]
     pub const fn from_per_mille_clamped(pm: u32) -> Self {
-        if pm >= 1000 { Self(1000) } else { Self(pm as u16) }
+        if pm >= 1000 {
+            Self(1000)
+        } else {
+            Self(pm as u16)
+        }
     }
 
     /// From whole percent, clamping above 100 %.
@@ -226,12 +230,18 @@ mod tests {
         // 360 J over 1 s is 360 W.
         let p = MilliWatts::from_energy_over(MicroJoules(360_000_000), MilliSeconds(1000));
         assert_eq!(p, Some(MilliWatts(360_000)));
-        assert_eq!(MilliWatts::from_energy_over(MicroJoules(1), MilliSeconds(0)), None);
+        assert_eq!(
+            MilliWatts::from_energy_over(MicroJoules(1), MilliSeconds(0)),
+            None
+        );
     }
 
     #[test]
     fn saturating_arithmetic() {
-        assert_eq!(MilliCelsius(i32::MAX).saturating_add(MilliCelsius(1)), MilliCelsius(i32::MAX));
+        assert_eq!(
+            MilliCelsius(i32::MAX).saturating_add(MilliCelsius(1)),
+            MilliCelsius(i32::MAX)
+        );
         assert_eq!(MilliCelsius::from_celsius(i32::MAX), MilliCelsius(i32::MAX));
     }
 }

@@ -34,6 +34,10 @@ pub enum Error<E> {
     /// The caller asked for something out of range (a channel the chip does not have, a
     /// limit outside the chip's range).
     InvalidArgument,
+    /// The chip is in a mode this driver cannot serve on this bus; the text says what to
+    /// do instead (e.g. "SPD5118 hub in 16-bit addressing mode: read it through the
+    /// kernel's spd5118 hwmon device").
+    Unsupported(&'static str),
 }
 
 /// What kind of driver error, for callers to branch on.
@@ -49,6 +53,8 @@ pub enum ErrorKind {
     WrongDevice,
     /// A caller argument was out of range.
     InvalidArgument,
+    /// The chip's mode cannot be served by this driver on this bus.
+    Unsupported,
 }
 
 impl<E: smbus::Error> Error<E> {
@@ -59,6 +65,7 @@ impl<E: smbus::Error> Error<E> {
             Self::Decode(d) => ErrorKind::Decode(*d),
             Self::WrongDevice => ErrorKind::WrongDevice,
             Self::InvalidArgument => ErrorKind::InvalidArgument,
+            Self::Unsupported(_) => ErrorKind::Unsupported,
         }
     }
 }
@@ -74,10 +81,38 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
         match self {
             Self::Bus(e) => write!(f, "bus error: {e:?}"),
             Self::Decode(d) => write!(f, "cannot decode register value: {d}"),
-            Self::WrongDevice => f.write_str("identification registers do not match this chip"),
-            Self::InvalidArgument => f.write_str("argument out of range for this chip"),
+            Self::WrongDevice => f.write_str(
+                "identification registers do not match this chip: check the bus address and \
+                 the chip type in the board description",
+            ),
+            Self::InvalidArgument => f.write_str(
+                "argument out of range for this chip (fan or channel index, PMBus page, \
+                 address or limit): check it against the chip's datasheet",
+            ),
+            Self::Unsupported(why) => f.write_str(why),
         }
     }
 }
 
 impl<E: fmt::Debug> core::error::Error for Error<E> {}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::string::ToString;
+
+    type E = Error<smbus::ErrorKind>;
+
+    #[test]
+    fn driver_errors_say_what_to_check() {
+        let wrong = E::WrongDevice.to_string();
+        assert!(wrong.contains("address"), "{wrong}");
+        let arg = E::InvalidArgument.to_string();
+        assert!(
+            arg.contains("channel") && arg.contains("datasheet"),
+            "{arg}"
+        );
+    }
+}

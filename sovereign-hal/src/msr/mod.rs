@@ -94,3 +94,90 @@ pub mod energy;
 pub mod intel;
 #[cfg(feature = "x86-rdmsr")]
 pub mod x86;
+
+pub use aperf::AperfMperf;
+pub use energy::{EnergyAccumulator, RaplUnits};
+pub use intel::{SmiCounter, ThermStatus};
+
+use crate::decode::DecodeError;
+
+/// Error of the convenience readers in this module's submodules
+/// ([`amd::read_amd_package_energy`] and friends): the reader's own error, kept whole, or
+/// a value the reader returned that cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReadError<E> {
+    /// Reading MSR `msr` on logical CPU `cpu` failed with the reader's `error`.
+    Msr {
+        /// The logical CPU asked for.
+        cpu: u32,
+        /// The MSR index asked for.
+        msr: u32,
+        /// The reader's error.
+        error: E,
+    },
+    /// The MSR was read but its value cannot be decoded.
+    Decode(DecodeError),
+}
+
+/// What kind of [`ReadError`], for callers to branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ReadErrorKind {
+    /// Reading failed, with the reader's kind (e.g. [`ErrorKind::Unsupported`]: fall back).
+    Msr(ErrorKind),
+    /// The value could not be decoded.
+    Decode(DecodeError),
+}
+
+impl<E: Error> ReadError<E> {
+    /// The kind of this error.
+    pub fn kind(&self) -> ReadErrorKind {
+        match self {
+            Self::Msr { error, .. } => ReadErrorKind::Msr(error.kind()),
+            Self::Decode(d) => ReadErrorKind::Decode(*d),
+        }
+    }
+}
+
+impl<E> From<DecodeError> for ReadError<E> {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}
+
+impl<E: Error> fmt::Display for ReadError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Msr { cpu, msr, error } => match error.kind() {
+                ErrorKind::Unsupported => write!(
+                    f,
+                    "CPU {cpu} does not implement MSR {msr:#x}: this reading is not available on this CPU model (check the vendor and family before reading it)"
+                ),
+                ErrorKind::NoSuchCpu => write!(f, "CPU {cpu} does not exist or is offline"),
+                ErrorKind::DeviceMissing => write!(
+                    f,
+                    "the MSR device for CPU {cpu} is missing: on Linux run `modprobe msr`"
+                ),
+                ErrorKind::PermissionDenied => write!(
+                    f,
+                    "permission denied reading MSR {msr:#x} on CPU {cpu}: run as root or grant CAP_SYS_RAWIO"
+                ),
+                kind => write!(
+                    f,
+                    "reading MSR {msr:#x} on CPU {cpu} failed: {kind} ({error:?})"
+                ),
+            },
+            Self::Decode(d) => write!(f, "the MSR value cannot be decoded: {d}"),
+        }
+    }
+}
+
+impl<E: Error> core::error::Error for ReadError<E> {}
+
+/// Reads one MSR, wrapping the reader's error.
+fn read<R: MsrReader>(r: &mut R, cpu: u32, msr: u32) -> Result<u64, ReadError<R::Error>> {
+    r.read_msr(cpu, msr)
+        .map_err(|error| ReadError::Msr { cpu, msr, error })
+}

@@ -1,0 +1,408 @@
+//! Behaviour of the fixed-point PID, one property per test.
+
+use proptest::prelude::*;
+
+use super::*;
+
+const SEC: Period = Period::ONE_SECOND;
+
+fn ms(v: u32) -> Period {
+    Period::new(MilliSeconds(v)).unwrap()
+}
+
+/// Cooling loop around 80 °C, per-mille output 0–1000.
+fn cooling(kp: i16, ki: i16, kd: i16) -> PidConfig {
+    let mut c = PidConfig::new(Direction::Reverse, 80_000, 0, 1000);
+    c.kp = Gain::from_whole(kp);
+    c.ki = Gain::from_whole(ki);
+    c.kd = Gain::from_whole(kd);
+    c
+}
+
+#[test]
+fn reference_fan_loop_is_a_valid_configuration() {
+    let c = PidConfig::reference_fan_loop();
+    assert_eq!(Pid::new(c), Ok(Pid::reference_fan_loop()));
+    assert_eq!((c.output_min, c.output_max), (200, 1000));
+    assert_eq!(c.setpoint, 80_000);
+}
+
+#[test]
+fn reference_fan_loop_idles_at_minimum_and_goes_full_when_hot() {
+    let mut pid = Pid::reference_fan_loop();
+    let cold = pid.step(45_000, SEC);
+    assert_eq!(output_to_duty(cold.output), Duty::from_percent(20));
+    assert!(cold.limits.contains(LimitsHit::OUTPUT_MIN));
+    let mut pid = Pid::reference_fan_loop();
+    let hot = pid.step(110_000, SEC);
+    assert_eq!(output_to_duty(hot.output), Duty::FULL);
+}
+
+#[test]
+fn hotter_means_more_output_with_positive_gains_in_reverse_direction() {
+    let mut pid = Pid::new(cooling(10, 0, 0)).unwrap();
+    let t = pid.step(82_500, SEC);
+    assert_eq!(t.error, 2_500);
+    assert_eq!(t.p, 25);
+    let mut direct = cooling(10, 0, 0);
+    direct.direction = Direction::Direct;
+    direct.output_min = -1000;
+    let mut pid = Pid::new(direct).unwrap();
+    assert_eq!(pid.step(82_500, SEC).p, -25);
+}
+
+#[test]
+fn integral_scales_with_dt() {
+    let mut a = Pid::new(cooling(0, 2, 0)).unwrap();
+    let mut b = Pid::new(cooling(0, 2, 0)).unwrap();
+    // 5 °C over for 1 s at 2 ‰/(°C·s) = 10 ‰; the same over ten 100 ms steps.
+    assert_eq!(a.step(85_000, SEC).i, 10);
+    let mut last = PidTerms::default();
+    for _ in 0..10 {
+        last = b.step(85_000, ms(100));
+    }
+    assert_eq!(last.i, 10);
+}
+
+#[test]
+fn derivative_scales_with_dt_and_acts_on_the_measurement() {
+    let mut pid = Pid::new(cooling(0, 0, 10)).unwrap();
+    assert_eq!(pid.step(80_000, SEC).d, 0);
+    // +1 °C in 0.5 s = 2 °C/s × 10 = 20 ‰.
+    assert_eq!(pid.step(81_000, ms(500)).d, 20);
+}
+
+#[test]
+fn no_first_sample_kick() {
+    let mut pid = Pid::new(cooling(0, 0, 100)).unwrap();
+    // Far from the setpoint on the very first sample: D must still be zero.
+    assert_eq!(pid.step(95_000, SEC).d, 0);
+}
+
+#[test]
+fn no_setpoint_kick() {
+    let mut pid = Pid::new(cooling(0, 0, 100)).unwrap();
+    pid.step(85_000, SEC);
+    pid.set_setpoint(70_000);
+    // Derivative of the error would be 15 °C/s × 100 = 1500 ‰: a full-scale kick.
+    let t = pid.step(85_000, SEC);
+    assert_eq!(t.d, 0);
+}
+
+#[test]
+fn derivative_filter_smooths_a_step() {
+    let mut c = cooling(0, 0, 10);
+    c.derivative_filter = MilliSeconds(3000);
+    let mut pid = Pid::new(c).unwrap();
+    pid.step(80_000, SEC);
+    // Unfiltered D would be 10 °C/s × 10 = 100 ‰; with τ = 3 s, dt = 1 s: 100/4 = 25.
+    assert_eq!(pid.step(90_000, SEC).d, 25);
+    // Then it decays: 25 + (0 − 25)/4 = 18.75 → 19.
+    assert_eq!(pid.step(90_000, SEC).d, 19);
+}
+
+#[test]
+fn asymmetric_output_limits() {
+    let mut c = cooling(100, 0, 0);
+    c.output_min = 200;
+    c.output_max = 900;
+    let mut pid = Pid::new(c).unwrap();
+    let t = pid.step(60_000, SEC);
+    assert_eq!((t.unsaturated, t.output), (-2000, 200));
+    assert!(t.limits.contains(LimitsHit::OUTPUT_MIN));
+    let t = pid.step(100_000, SEC);
+    assert_eq!((t.unsaturated, t.output), (2000, 900));
+    assert!(t.limits.contains(LimitsHit::OUTPUT_MAX));
+}
+
+#[test]
+fn integral_limits_clamp_the_integral() {
+    let mut c = cooling(0, 100, 0);
+    c.integral_min = -50;
+    c.integral_max = 300;
+    c.anti_windup = AntiWindup::ClampOnly;
+    let mut pid = Pid::new(c).unwrap();
+    let t = pid.step(90_000, SEC);
+    assert_eq!(t.i, 300);
+    assert!(t.limits.contains(LimitsHit::INTEGRAL_MAX));
+    let t = pid.step(70_000, SEC);
+    assert_eq!(t.i, -50);
+    assert!(t.limits.contains(LimitsHit::INTEGRAL_MIN));
+}
+
+#[test]
+fn conditional_integration_holds_the_integral_only_while_saturated() {
+    let mut c = cooling(10, 5, 0);
+    c.output_max = 400;
+    c.integral_min = -1000;
+    c.integral_max = 1000;
+    let mut pid = Pid::new(c).unwrap();
+    // 10 °C over: P = 100, I grows 50 per second until P + I hits 400.
+    let mut integrals = [0; 10];
+    for slot in &mut integrals {
+        *slot = pid.step(90_000, SEC).i;
+    }
+    assert_eq!(integrals[..6], [50, 100, 150, 200, 250, 300]);
+    // At 300 the output is exactly 400; the next increment would push past it: held.
+    assert!(integrals[6..].iter().all(|&i| i == 300));
+    // The error reverses: integration resumes at once, output leaves the limit.
+    let t = pid.step(79_000, SEC);
+    assert_eq!(t.i, 295);
+    assert_eq!(t.output, 285);
+    assert!(!t.limits.contains(LimitsHit::INTEGRATION_HELD));
+}
+
+#[test]
+fn slew_limits_up_and_down() {
+    let mut c = cooling(100, 0, 0);
+    c.slew_up_per_s = Some(50);
+    c.slew_down_per_s = Some(10);
+    let mut pid = Pid::new(c).unwrap();
+    assert_eq!(pid.step(80_000, SEC).output, 0);
+    let t = pid.step(90_000, ms(2000));
+    assert_eq!(t.output, 100);
+    assert!(t.limits.contains(LimitsHit::SLEW_UP));
+    let t = pid.step(80_000, ms(500));
+    assert_eq!(t.output, 95);
+    assert!(t.limits.contains(LimitsHit::SLEW_DOWN));
+}
+
+#[test]
+fn feed_forward_and_slew_never_leak_into_the_integral() {
+    // phosphor-pid-control back-calculates its integral on every slew-limited step, so
+    // FF and D end up in I (STYLE.md). Here, at zero error, I must stay zero.
+    let mut c = cooling(10, 10, 50);
+    c.kff_disturbance = Gain::from_whole(2); // 2 ‰ per W
+    c.slew_up_per_s = Some(10);
+    c.slew_down_per_s = Some(10);
+    c.integral_min = -1000;
+    c.integral_max = 1000;
+    let mut pid = Pid::new(c).unwrap();
+    for (i, power_mw) in [0, 300_000, 300_000, 0, 300_000, 0].into_iter().enumerate() {
+        let t = pid.step_with_disturbance(80_000, power_mw, SEC);
+        assert_eq!(t.i, 0, "step {i}: {t:?}");
+    }
+}
+
+#[test]
+fn feed_forward_from_setpoint_disturbance_and_bias() {
+    let mut c = PidConfig::new(Direction::Direct, 5_000_000, 0, 1000);
+    // A fan RPM loop as phosphor configures it: pure feed-forward, duty ∝ RPM target.
+    c.kff_setpoint = Gain::from_ratio(1, 10).unwrap(); // 0.1 ‰ per RPM (setpoint in mRPM)
+    c.kff_disturbance = Gain::from_whole(1);
+    c.bias = 50;
+    let mut pid = Pid::new(c).unwrap();
+    let t = pid.step_with_disturbance(0, 100_000, SEC);
+    assert_eq!(t.ff, 500 + 100 + 50);
+    assert_eq!(t.output, 650);
+}
+
+#[test]
+fn setpoint_band_zeroes_the_error_and_stays_continuous() {
+    let mut c = cooling(10, 0, 0);
+    c.setpoint_band = SetpointBand {
+        below: 3_000,
+        above: 1_000,
+    };
+    let mut pid = Pid::new(c).unwrap();
+    assert_eq!(pid.step(80_900, SEC).error, 0);
+    assert_eq!(pid.step(77_500, SEC).error, 0);
+    assert_eq!(pid.step(81_500, SEC).error, 500);
+    assert_eq!(pid.step(76_000, SEC).error, -1_000);
+}
+
+#[test]
+fn input_deadband_holds_small_moves() {
+    let mut c = cooling(10, 0, 0);
+    c.input_deadband = 250;
+    let mut pid = Pid::new(c).unwrap();
+    assert_eq!(pid.step(81_000, SEC).error, 1_000);
+    // One Tctl quantum (125 m°C) up and down: nothing moves.
+    assert_eq!(pid.step(81_125, SEC).error, 1_000);
+    assert_eq!(pid.step(80_875, SEC).error, 1_000);
+    assert_eq!(pid.step(81_300, SEC).error, 1_300);
+}
+
+#[test]
+fn manual_mode_and_bumpless_return_to_auto() {
+    let mut c = cooling(20, 1, 0);
+    c.integral_max = 1000;
+    let mut pid = Pid::new(c).unwrap();
+    pid.step(85_000, SEC);
+    pid.set_manual(Some(700));
+    let t = pid.step(85_000, SEC);
+    assert!(t.manual);
+    assert_eq!(t.output, 700);
+    pid.set_manual(None);
+    // First automatic step continues from 700 ‰: P = 100, I takes the rest.
+    let t = pid.step(85_000, SEC);
+    assert!(!t.manual);
+    assert_eq!((t.output, t.p, t.i), (700, 100, 600));
+    // And the loop goes on from there.
+    assert_eq!(pid.step(85_000, SEC).output, 705);
+}
+
+#[test]
+fn manual_output_respects_the_output_limits() {
+    let mut pid = Pid::reference_fan_loop();
+    pid.set_manual(Some(50));
+    assert_eq!(pid.step(60_000, SEC).output, 200);
+}
+
+#[test]
+fn changing_ki_does_not_bump_the_output() {
+    let mut pid = Pid::new(cooling(0, 10, 0)).unwrap();
+    pid.step(81_000, SEC);
+    let before = pid.step(80_000, SEC).output;
+    let mut c = *pid.config();
+    c.ki = Gain::from_whole(1000);
+    pid.set_config(c).unwrap();
+    assert_eq!(pid.step(80_000, SEC).output, before);
+}
+
+#[test]
+fn constructors_reject_bad_configurations() {
+    let good = cooling(1, 1, 1);
+    let mut c = good;
+    c.output_min = 1001;
+    assert_eq!(Pid::new(c), Err(PidError::InvertedOutputLimits));
+    let mut c = good;
+    c.integral_min = 10;
+    c.integral_max = -10;
+    assert_eq!(Pid::new(c), Err(PidError::InvertedIntegralLimits));
+    let mut c = good;
+    c.slew_down_per_s = Some(0);
+    assert_eq!(Pid::new(c), Err(PidError::ZeroSlewRate));
+    let mut pid = Pid::new(good).unwrap();
+    assert_eq!(pid.set_config(c), Err(PidError::ZeroSlewRate));
+    assert_eq!(pid.config(), &good);
+}
+
+#[test]
+fn output_to_duty_clamps() {
+    assert_eq!(output_to_duty(-5), Duty::ZERO);
+    assert_eq!(output_to_duty(625).per_mille(), 625);
+    assert_eq!(output_to_duty(5000), Duty::FULL);
+}
+
+#[test]
+fn extreme_values_saturate_instead_of_wrapping() {
+    let mut c = PidConfig::new(Direction::Reverse, i32::MIN, i32::MIN, i32::MAX);
+    c.kp = Gain::from_raw(i32::MAX).unwrap();
+    c.ki = Gain::from_raw(i32::MAX).unwrap();
+    c.kd = Gain::from_raw(i32::MAX).unwrap();
+    c.kff_disturbance = Gain::from_raw(i32::MAX).unwrap();
+    c.slew_up_per_s = Some(u32::MAX);
+    let mut pid = Pid::new(c).unwrap();
+    let t = pid.step_with_disturbance(i32::MAX, i32::MAX, ms(1));
+    assert_eq!(t.output, i32::MAX);
+    let t = pid.step_with_disturbance(i32::MIN, i32::MIN, ms(u32::MAX));
+    // The most negative disturbance, fed forward at the largest gain, drives the output
+    // to its lower limit; nothing wraps on the way.
+    assert_eq!(t.output, i32::MIN);
+    assert!(t.limits.contains(LimitsHit::OUTPUT_MIN));
+}
+
+fn any_gain() -> impl Strategy<Value = Gain> {
+    (i32::MIN + 1..=i32::MAX).prop_map(|r| Gain::from_raw(r).unwrap())
+}
+
+fn any_config() -> impl Strategy<Value = PidConfig> {
+    (
+        (
+            any::<bool>(),
+            any::<i32>(),
+            any_gain(),
+            any_gain(),
+            any_gain(),
+            any_gain(),
+            any_gain(),
+        ),
+        (
+            any::<i32>(),
+            any::<i32>(),
+            any::<i32>(),
+            any::<i32>(),
+            any::<i32>(),
+        ),
+        (
+            proptest::option::of(1..=u32::MAX),
+            proptest::option::of(1..=u32::MAX),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (dir, sp, kp, ki, kd, kffs, kffd),
+                (bias, o1, o2, i1, i2),
+                (up, down, tau, below, above, dead, cond),
+            )| {
+                let mut c = PidConfig::new(
+                    if dir {
+                        Direction::Reverse
+                    } else {
+                        Direction::Direct
+                    },
+                    sp,
+                    o1.min(o2),
+                    o1.max(o2),
+                );
+                (c.kp, c.ki, c.kd, c.kff_setpoint, c.kff_disturbance, c.bias) =
+                    (kp, ki, kd, kffs, kffd, bias);
+                (c.integral_min, c.integral_max) = (i1.min(i2), i1.max(i2));
+                (c.slew_up_per_s, c.slew_down_per_s) = (up, down);
+                c.derivative_filter = MilliSeconds(tau);
+                c.setpoint_band = SetpointBand { below, above };
+                c.input_deadband = dead;
+                c.anti_windup = if cond {
+                    AntiWindup::Conditional
+                } else {
+                    AntiWindup::ClampOnly
+                };
+                c
+            },
+        )
+}
+
+proptest! {
+    /// No configuration and no sequence of readings panics, and the output and integral
+    /// always stay inside their limits.
+    #[test]
+    fn any_readings_stay_within_limits(
+        config in any_config(),
+        steps in proptest::collection::vec((any::<i32>(), any::<i32>(), 1..=u32::MAX, proptest::option::of(any::<i32>())), 1..40),
+    ) {
+        let mut pid = Pid::new(config).unwrap();
+        for (m, dist, dt, manual) in steps {
+            pid.set_manual(manual);
+            let t = pid.step_with_disturbance(m, dist, Period::new(MilliSeconds(dt)).unwrap());
+            prop_assert!(t.output >= config.output_min && t.output <= config.output_max);
+            prop_assert!(t.i >= config.integral_min && t.i <= config.integral_max);
+        }
+    }
+
+    /// With fixed limits, a slew-limited output never moves faster than allowed.
+    #[test]
+    fn slew_limits_hold_for_any_readings(
+        up in 1u32..2000, down in 1u32..2000,
+        steps in proptest::collection::vec((0i32..150_000, 1u32..5000), 2..40),
+    ) {
+        let mut c = cooling(50, 5, 20);
+        c.slew_up_per_s = Some(up);
+        c.slew_down_per_s = Some(down);
+        let mut pid = Pid::new(c).unwrap();
+        let mut prev = pid.step(steps[0].0, SEC).output;
+        for (m, dt) in steps.into_iter().skip(1) {
+            let out = pid.step(m, Period::new(MilliSeconds(dt)).unwrap()).output;
+            let rise = i64::from(out) - i64::from(prev);
+            // +1: the output is the Q16 state rounded to nearest, twice.
+            prop_assert!(rise <= i64::from(up) * i64::from(dt) / 1000 + 1, "rise {rise}");
+            prop_assert!(-rise <= i64::from(down) * i64::from(dt) / 1000 + 1, "fall {rise}");
+            prev = out;
+        }
+    }
+}
