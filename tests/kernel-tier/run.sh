@@ -10,7 +10,8 @@
 # Everything comes from Debian packages: qemu-system-x86, busybox-static, kmod and cpio are
 # installed when missing (--no-install-recommends: without it QEMU brings a GUI stack);
 # the kernel package is only downloaded and unpacked (dpkg-deb -x), never installed.
-# Downloads are cached in $KERNEL_TIER_CACHE (default target/kernel-tier/, git-ignored).
+# Downloads are cached in $KERNEL_TIER_CACHE (default target/kernel-tier/, git-ignored, or
+# kernel-tier/ under $CARGO_TARGET_DIR).
 #
 # When a component cannot be had (no root to install, no network, not x86_64) the run
 # prints "SKIP: ..." and exits 0, unless SOVEREIGN_REQUIRE_KERNEL_TIER=1 or CI=true, where
@@ -24,7 +25,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache=${KERNEL_TIER_CACHE:-$repo/target/kernel-tier}
+cache=${KERNEL_TIER_CACHE:-${CARGO_TARGET_DIR:-$repo/target}/kernel-tier}
 timeout_s=${KERNEL_TIER_TIMEOUT:-120}
 kernel_pkg=${KERNEL_TIER_KERNEL_PKG:-linux-image-amd64}
 
