@@ -14,6 +14,33 @@ use sovereign_hal::units::{Duty, MilliSeconds};
 use super::{Controller, Observation};
 use crate::tune::PidGains;
 
+/// How the fan loop smooths a quantised, noisy Tctl (see [`sovereign_hal::pid`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Smoothing {
+    /// Time constant of the PID's measurement low-pass filter, ms (0: off).
+    pub measurement_filter_ms: u32,
+    /// The PID's output deadband, ‰ duty (0: off).
+    pub output_deadband_permille: u32,
+    /// The PID's input deadband, m°C (`u32::MAX`: keep the reference loop's).
+    pub input_deadband_mc: u32,
+}
+
+impl Smoothing {
+    /// No filter and no output deadband: the PID as the `pid` crate would run it.
+    pub const NONE: Self = Self {
+        measurement_filter_ms: 0,
+        output_deadband_permille: 0,
+        input_deadband_mc: u32::MAX,
+    };
+    /// What the reference fan loop uses: a 2 s measurement filter, a 4 ‰ output
+    /// deadband and no input deadband.
+    pub const REFERENCE: Self = Self {
+        measurement_filter_ms: 2000,
+        output_deadband_permille: 4,
+        input_deadband_mc: 0,
+    };
+}
+
 /// [`Pid`] driven by the scenario runner.
 #[derive(Debug, Clone)]
 pub struct SovereignPid {
@@ -44,11 +71,27 @@ impl SovereignPid {
     }
 
     /// [`PidConfig::reference_fan_loop`] (output 20–100 %, integral 0–100 %, fall slew
-    /// 2 %/s, 0.125 °C input deadband, conditional anti-windup) with `gains` and the
-    /// setpoint `setpoint_c`. With a feed-forward gain the integral may also go down to
-    /// −100 %, so it can take back what the feed-forward gives too much.
+    /// 2 %/s, 0.125 °C input deadband, conditional anti-windup) with `gains`, the
+    /// setpoint `setpoint_c` and [`Smoothing::REFERENCE`]. With a feed-forward gain the
+    /// integral may also go down to −100 %, so it can take back what the feed-forward
+    /// gives too much.
     pub fn from_gains(gains: &PidGains, setpoint_c: f64) -> Result<Self, PidError> {
+        Self::from_gains_smoothed(gains, setpoint_c, Smoothing::REFERENCE)
+    }
+
+    /// [`SovereignPid::from_gains`] with the measurement filter and output deadband of
+    /// `smoothing`.
+    pub fn from_gains_smoothed(
+        gains: &PidGains,
+        setpoint_c: f64,
+        smoothing: Smoothing,
+    ) -> Result<Self, PidError> {
         let mut c = PidConfig::reference_fan_loop();
+        c.measurement_filter = MilliSeconds(smoothing.measurement_filter_ms);
+        c.output_deadband = smoothing.output_deadband_permille;
+        if smoothing.input_deadband_mc != u32::MAX {
+            c.input_deadband = smoothing.input_deadband_mc;
+        }
         // Saturating cast; a setpoint beyond ±2 000 000 °C is not a setpoint anyone means.
         c.setpoint = (setpoint_c * 1000.0).round() as i32;
         c.kp = gain(gains.kp_permille_per_c)?;
