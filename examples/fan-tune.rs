@@ -69,7 +69,8 @@ struct Args {
     #[arg(long, default_value_t = Smoothing::REFERENCE.output_deadband_permille)]
     output_deadband: u32,
     /// Sovereign's input deadband, m°C.
-    #[arg(long, default_value_t = Smoothing::REFERENCE.input_deadband_mc)]
+    #[arg(long, default_value_t = Smoothing::REFERENCE.input_deadband_mc
+        .unwrap_or(sovereign_hal::pid::PidConfig::reference_fan_loop().input_deadband))]
     input_deadband: u32,
     /// Further noise seeds to run every controller on (comma-separated; empty: none).
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
@@ -164,7 +165,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let smoothing = Smoothing {
         measurement_filter_ms: args.filter_ms,
         output_deadband_permille: args.output_deadband,
-        input_deadband_mc: args.input_deadband,
+        input_deadband_mc: Some(args.input_deadband),
     };
     let mut make = |g: &tune::PidGains| -> Box<dyn Controller> {
         match SovereignPid::from_gains_smoothed(g, setpoint_c, smoothing) {
