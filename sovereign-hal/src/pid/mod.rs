@@ -23,6 +23,7 @@
 //! output = clamp(slew(P + I + D + FF))
 //! output = the previous output while it differs from it by ≤ `output_deadband`, unless
 //!          the new output is at `output_min` or `output_max` (never held off a limit)
+//!          or was slew-limited
 //! ```
 //!
 //! The measurement filter feeds every term (P, I and D alike): on a loop whose sensor is
@@ -201,8 +202,9 @@ pub struct PidConfig {
     pub measurement_filter: MilliSeconds,
     /// The output is held at its previous value while the new one differs from it by no
     /// more than this many output units (output hysteresis: a fan cannot resolve a few
-    /// per-mille). Never holds an output that reached `output_min` or `output_max`, nor
-    /// the first step; manual mode is not affected. Zero disables it.
+    /// per-mille). Never holds an output that reached `output_min` or `output_max`, a
+    /// slew-limited step, nor the first step; manual mode is not affected. Zero disables
+    /// it.
     pub output_deadband: u32,
 }
 
@@ -591,10 +593,14 @@ impl Pid {
         let (mut out, hit) = self.limit(unsaturated, dt_ms);
         limits |= hit;
         // Output hysteresis, after the limits so that a limit is always reached exactly.
-        // The integral above kept integrating: a held output is not a saturated one.
+        // The integral above kept integrating: a held output is not a saturated one. A
+        // slew-limited step is never held: it is a deliberate move at the allowed rate,
+        // and with a rate × period below the deadband it would otherwise never move.
         let at_limit = out == from_output(c.output_min) || out == from_output(c.output_max);
+        let slewing = hit.intersects(LimitsHit::SLEW_UP | LimitsHit::SLEW_DOWN);
         if let Some(prev) = self.last_output
             && !at_limit
+            && !slewing
             && c.output_deadband > 0
             && out.abs_diff(prev) <= from_output_u32(c.output_deadband).unsigned_abs()
         {

@@ -618,3 +618,22 @@ fn integral_keeps_working_while_the_output_is_held() {
     // 5 ‰ at 0.2 ‰/s: the 26th second's increment takes it past the deadband.
     assert_eq!(moved_after, Some(26));
 }
+
+#[test]
+fn output_deadband_does_not_stop_a_slow_slew() {
+    // The reference loop's 2 %/s fall at a 100 ms period is 2 ‰ per step, less than a
+    // 4 ‰ deadband: the fall must go on step by step, not stall.
+    let mut c = PidConfig::reference_fan_loop();
+    c.output_deadband = 4;
+    c.ki = Gain::ZERO;
+    let mut pid = Pid::new(c).unwrap();
+    // 95 °C: 15 °C × 40 ‰/°C = 600 ‰.
+    assert_eq!(pid.step(95_000, ms(100)).output, 600);
+    let mut out = 0;
+    for _ in 0..10 {
+        let t = pid.step(85_000, ms(100));
+        assert!(t.limits.contains(LimitsHit::SLEW_DOWN), "{t:?}");
+        out = t.output;
+    }
+    assert_eq!(out, 580);
+}
