@@ -47,60 +47,78 @@ fn run(s: &Scenario, c: &mut dyn Controller) -> Outcome {
     s.run(c).unwrap_or_else(|e| panic!("{e}")).outcome
 }
 
-/// Sovereign's outcome and the baselines' on the reference scenario with `seed`.
-fn outcomes(seed: u64, gains: &PidGains) -> (Outcome, Vec<Outcome>) {
+fn scenario(seed: u64) -> Scenario {
     let mut s = Scenario::reference_inference();
     s.seed = seed;
+    s
+}
+
+/// The baselines whose configuration does not depend on the tuned gains.
+fn fixed_baselines(seed: u64) -> Vec<Outcome> {
+    let s = scenario(seed);
     let sp = s.setpoint_c;
-    let ours = run(
-        &s,
-        &mut SovereignPid::from_gains(gains, sp).unwrap_or_else(|e| panic!("{e}")),
-    );
-    let baselines = vec![
+    vec![
         run(
             &s,
             &mut PhosphorPid::new("phosphor-pid (DaytonaX)", PhosphorPidConfig::daytonax(sp)),
         ),
         run(&s, &mut Fancontrol::new(FancontrolConfig::default())),
         run(&s, &mut FixedDuty::full()),
-        run(
-            &s,
-            &mut PhosphorPid::new(
-                "phosphor (tuned Kp, Ki)",
-                PhosphorPidConfig::tuned(sp, gains),
-            ),
+    ]
+}
+
+/// Sovereign's outcome and phosphor's with the same gains.
+fn tuned_runs(seed: u64, gains: &PidGains) -> (Outcome, Outcome) {
+    let s = scenario(seed);
+    let sp = s.setpoint_c;
+    let ours = run(
+        &s,
+        &mut SovereignPid::from_gains(gains, sp).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let phosphor = run(
+        &s,
+        &mut PhosphorPid::new(
+            "phosphor (tuned Kp, Ki)",
+            PhosphorPidConfig::tuned(sp, gains),
         ),
-    ];
-    (ours, baselines)
+    );
+    (ours, phosphor)
 }
 
 #[test]
 fn autotuned_sovereign_pid_holds_80_and_beats_every_baseline_on_every_seed() {
-    let gains = autotuned_gains();
-    // The seeds are independent runs: two at a time keeps the debug build's test short.
-    let results: Vec<(u64, Outcome, Vec<Outcome>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = SEEDS
-            .chunks(SEEDS.len().div_ceil(2))
-            .map(|chunk| {
-                let gains = &gains;
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|&seed| {
-                            let (ours, baselines) = outcomes(seed, gains);
-                            (seed, ours, baselines)
-                        })
-                        .collect::<Vec<_>>()
-                })
+    // The runs are independent: the gain-independent baselines run while the autotuner
+    // works, then the two halves of the seeds in parallel (keeps the debug build's test
+    // short on two cores).
+    let (gains, results) = std::thread::scope(|scope| {
+        let fixed = scope.spawn(|| SEEDS.map(fixed_baselines));
+        let gains = autotuned_gains();
+        let (first, second) = SEEDS.split_at(SEEDS.len() / 2);
+        let other_half = scope.spawn(move || {
+            second
+                .iter()
+                .map(|&seed| tuned_runs(seed, &gains))
+                .collect::<Vec<_>>()
+        });
+        let mut tuned: Vec<_> = first.iter().map(|&seed| tuned_runs(seed, &gains)).collect();
+        tuned.extend(
+            other_half
+                .join()
+                .unwrap_or_else(|_| panic!("a thread of runs panicked")),
+        );
+        let fixed = fixed
+            .join()
+            .unwrap_or_else(|_| panic!("a thread of runs panicked"));
+        let results: Vec<(u64, Outcome, Vec<Outcome>)> = SEEDS
+            .into_iter()
+            .zip(tuned)
+            .zip(fixed)
+            .map(|((seed, (ours, phosphor)), mut baselines)| {
+                baselines.push(phosphor);
+                (seed, ours, baselines)
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| panic!("a seed's runs panicked"))
-            })
-            .collect()
+        (gains, results)
     });
 
     let (mut our_wear, mut phosphor_wear) = (0.0, 0.0);
