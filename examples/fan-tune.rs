@@ -7,6 +7,14 @@
 //! 3. Runs the reference inference scenario (idle → 360 W step, Tctl setpoint 80 °C) for
 //!    Sovereign's PID with those gains and for each baseline, prints a comparison table
 //!    and writes one CSV per controller and an SVG plot to `--out`.
+//! 4. Runs the same scenario with other noise seeds (`--seeds`) and prints each
+//!    controller's cost and duty variation per seed: one run's numbers are one sample of
+//!    a loop whose fine behaviour depends on the sensor noise.
+//!
+//! Sovereign's PID runs with its reference smoothing (a 2 s measurement filter and a
+//! 4 ‰ output deadband, [`Smoothing::REFERENCE`]) unless `--filter-ms`,
+//! `--output-deadband` or `--input-deadband` say otherwise; `--filter-ms 0
+//! --output-deadband 0 --input-deadband 125` is the loop without it.
 //!
 //! ```text
 //! cargo run --release --example fan-tune -- --out target/fan-tune
@@ -20,8 +28,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sovereign_sim::scenario::baselines::{
     Fancontrol, FancontrolConfig, FixedDuty, PhosphorPid, PhosphorPidConfig,
 };
-use sovereign_sim::scenario::sovereign_pid::SovereignPid;
-use sovereign_sim::scenario::{Controller, Run, Scenario, comparison_table, write_svg};
+use sovereign_sim::scenario::sovereign_pid::{Smoothing, SovereignPid};
+use sovereign_sim::scenario::{Controller, Outcome, Run, Scenario, comparison_table, write_svg};
 use sovereign_sim::tune::{self, RelayConfig, Rule, SearchConfig};
 
 /// Tune Sovereign's CPU fan PID on the simulated reference board and compare it with
@@ -54,6 +62,19 @@ struct Args {
     /// Run the reference scenario in real time (one simulated second per second).
     #[arg(long)]
     realtime: bool,
+    /// Time constant of Sovereign's measurement filter, ms (0: off).
+    #[arg(long, default_value_t = Smoothing::REFERENCE.measurement_filter_ms)]
+    filter_ms: u32,
+    /// Sovereign's output deadband, ‰ duty (0: off).
+    #[arg(long, default_value_t = Smoothing::REFERENCE.output_deadband_permille)]
+    output_deadband: u32,
+    /// Sovereign's input deadband, m°C.
+    #[arg(long, default_value_t = Smoothing::REFERENCE.input_deadband_mc
+        .unwrap_or(sovereign_hal::pid::PidConfig::reference_fan_loop().input_deadband))]
+    input_deadband: u32,
+    /// Further noise seeds to run every controller on (comma-separated; empty: none).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
+    seeds: Vec<u64>,
 }
 
 /// Tuning rules.
@@ -141,8 +162,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ..SearchConfig::default()
     };
     let search_bar = bar(args.search_runs as u64, "cost search");
+    let smoothing = Smoothing {
+        measurement_filter_ms: args.filter_ms,
+        output_deadband_permille: args.output_deadband,
+        input_deadband_mc: Some(args.input_deadband),
+    };
     let mut make = |g: &tune::PidGains| -> Box<dyn Controller> {
-        match SovereignPid::from_gains(g, setpoint_c) {
+        match SovereignPid::from_gains_smoothed(g, setpoint_c, smoothing) {
             Ok(pid) => Box::new(pid),
             // Gains out of the PID's fixed-point range: a controller that never cools
             // is priced out by the search.
@@ -186,44 +212,45 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let gains = tuned.gains();
-    let pid = SovereignPid::from_gains(&gains, setpoint_c)?;
+    let pid = SovereignPid::from_gains_smoothed(&gains, setpoint_c, smoothing)?;
     let c = pid.config();
     println!(
         "suggested sovereign_hal::pid::PidConfig: kp = Gain::from_milli({}), ki = Gain::from_milli({}), \
-         kd = Gain::from_milli({}), kff_disturbance = Gain::from_milli({}), integral_min = {} \
-         (‰ duty per °C, per °C·s, per °C/s, per W of package power)",
+         kd = Gain::from_milli({}), kff_disturbance = Gain::from_milli({}), integral_min = {}, \
+         measurement_filter = MilliSeconds({}), output_deadband = {}, input_deadband = {} \
+         (‰ duty per °C, per °C·s, per °C/s, per W of package power; ms; ‰; m°C)",
         c.kp.to_milli(),
         c.ki.to_milli(),
         c.kd.to_milli(),
         c.kff_disturbance.to_milli(),
-        c.integral_min
+        c.integral_min,
+        c.measurement_filter.0,
+        c.output_deadband,
+        c.input_deadband
     );
 
     // 2. Reference scenario, every controller.
-    let mut controllers: Vec<Box<dyn Controller>> = vec![
-        Box::new(pid),
-        Box::new(PhosphorPid::new(
-            "phosphor-pid (DaytonaX)",
-            PhosphorPidConfig::daytonax(setpoint_c),
-        )),
-        Box::new(Fancontrol::new(FancontrolConfig::default())),
-        Box::new(FixedDuty::full()),
-        // Not a baseline of the issue: phosphor's algorithm with the autotuned Kp and Ki
-        // (no slew, no hysteresis, no power feed-forward — it has none), to show how much
-        // of the difference is the tuning and how much the controller.
-        Box::new(PhosphorPid::new(
-            "phosphor (tuned Kp, Ki)",
-            PhosphorPidConfig {
-                kp: -gains.kp_permille_per_c / 10.0,
-                ki: -gains.ki_permille_per_c_s / 10.0,
-                out_min: 20.0,
-                integral_min: 0.0,
-                slew_neg: 0.0,
-                neg_hysteresis: 0.0,
-                ..PhosphorPidConfig::daytonax(setpoint_c)
-            },
-        )),
-    ];
+    let controllers_for = || -> Result<Vec<Box<dyn Controller>>, sovereign_hal::pid::PidError> {
+        Ok(vec![
+            Box::new(SovereignPid::from_gains_smoothed(
+                &gains, setpoint_c, smoothing,
+            )?),
+            Box::new(PhosphorPid::new(
+                "phosphor-pid (DaytonaX)",
+                PhosphorPidConfig::daytonax(setpoint_c),
+            )),
+            Box::new(Fancontrol::new(FancontrolConfig::default())),
+            Box::new(FixedDuty::full()),
+            // Not a baseline of the issue: phosphor's algorithm with the autotuned Kp and
+            // Ki (PhosphorPidConfig::tuned), to show how much of the difference is the
+            // tuning and how much the controller.
+            Box::new(PhosphorPid::new(
+                "phosphor (tuned Kp, Ki)",
+                PhosphorPidConfig::tuned(setpoint_c, &gains),
+            )),
+        ])
+    };
+    let mut controllers = controllers_for()?;
     let run_bar = bar(
         reference.periods() * controllers.len() as u64,
         "reference scenario",
@@ -265,5 +292,60 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         setpoint_c,
     )?;
     println!("\nwrote {} CSV traces and {}", runs.len(), svg.display());
+
+    // 4. Other seeds.
+    if !args.seeds.is_empty() {
+        let mut per_seed: Vec<(u64, Vec<Outcome>)> = vec![(reference.seed, outcomes)];
+        let seeds_bar = bar((args.seeds.len() * controllers.len()) as u64, "other seeds");
+        for &seed in &args.seeds {
+            let mut s = reference.clone();
+            s.seed = seed;
+            s.pace = sovereign_sim::scenario::Pace::AsFastAsPossible;
+            let mut row = Vec::new();
+            for mut c in controllers_for()? {
+                row.push(s.run(c.as_mut())?.outcome);
+                seeds_bar.inc(1);
+            }
+            per_seed.push((seed, row));
+        }
+        seeds_bar.finish_and_clear();
+        print!("\n{}", seed_table(&per_seed));
+    }
     Ok(())
+}
+
+/// Cost and duty variation of every controller, one line per seed, then the mean.
+fn seed_table(per_seed: &[(u64, Vec<Outcome>)]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("cost / ΔDuty % per noise seed\n");
+    let names: Vec<&str> = per_seed
+        .first()
+        .map(|(_, o)| o.iter().map(|o| o.controller.as_str()).collect())
+        .unwrap_or_default();
+    let _ = write!(s, "{:>6}", "seed");
+    for n in &names {
+        let _ = write!(s, " {:>25}", n.chars().take(25).collect::<String>());
+    }
+    s.push('\n');
+    let mut sums = vec![(0.0, 0.0); names.len()];
+    for (seed, outcomes) in per_seed {
+        let _ = write!(s, "{seed:>6}");
+        for (o, sum) in outcomes.iter().zip(&mut sums) {
+            let _ = write!(
+                s,
+                " {:>25}",
+                format!("{:.2} / {:.0}", o.cost, o.duty_total_variation_pct)
+            );
+            sum.0 += o.cost;
+            sum.1 += o.duty_total_variation_pct;
+        }
+        s.push('\n');
+    }
+    let n = per_seed.len().max(1) as f64;
+    let _ = write!(s, "{:>6}", "mean");
+    for (cost, dd) in sums {
+        let _ = write!(s, " {:>25}", format!("{:.2} / {:.0}", cost / n, dd / n));
+    }
+    s.push('\n');
+    s
 }

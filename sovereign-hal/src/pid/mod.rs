@@ -8,7 +8,9 @@
 //! # One step
 //!
 //! ```text
-//! m      = measurement, held while it moves less than `input_deadband`
+//! x      = measurement, first-order low-pass filtered if `measurement_filter` > 0
+//!          (x += (measurement − x)·dt/(τ + dt), started at the first measurement)
+//! m      = x, held while it moves less than `input_deadband`
 //! e      = m − setpoint (Direction::Reverse, cooling: hotter ⇒ more output, positive gains)
 //!          setpoint − m (Direction::Direct)
 //!          and zero while m is inside the setpoint band [sp − below, sp + above]
@@ -19,7 +21,19 @@
 //!          zero on the first sample: no first-sample kick)
 //! FF     = Kff_sp·setpoint + Kff_dist·disturbance + bias
 //! output = clamp(slew(P + I + D + FF))
+//! output = the previous output while it differs from it by ≤ `output_deadband`, unless
+//!          the new output is at `output_min` or `output_max` (never held off a limit)
+//!          or was slew-limited
 //! ```
+//!
+//! The measurement filter feeds every term (P, I and D alike): on a loop whose sensor is
+//! quantised (Tctl in 0.125 °C steps) and noisy it turns the steps into a smooth signal,
+//! so a high Kp no longer moves the fans by Kp × 0.125 °C at every flicker of the last
+//! bit. The derivative keeps its own, additional filter (`derivative_filter`). The
+//! output deadband is the other half of the same remedy: a fan cannot resolve a change
+//! of a few per-mille (an EMC230x duty register has 8 bits, ≈ 4 ‰), so such changes are
+//! not passed on at all; the integral keeps integrating while the output is held, so the
+//! held error is worked off instead of left standing. Both are off by default.
 //!
 //! What it deliberately does differently from OpenBMC phosphor-pid-control (STYLE.md):
 //! the integral never absorbs D or FF (no back-calculation on every slew-limited step),
@@ -181,6 +195,18 @@ pub struct PidConfig {
     pub input_deadband: u32,
     /// Anti-windup strategy.
     pub anti_windup: AntiWindup,
+    /// Time constant τ of a first-order low-pass filter on the measurement, applied
+    /// before everything else (so to P, I and D); zero disables it. Discretised with
+    /// backward Euler, `x += (measurement − x)·dt/(τ + dt)`, started at the first
+    /// measurement; its step response after `k` steps is `1 − (τ/(τ + dt))^k`, close
+    /// to the continuous `1 − e^(−t/τ)` for `dt ≪ τ`.
+    pub measurement_filter: MilliSeconds,
+    /// The output is held at its previous value while the new one differs from it by no
+    /// more than this many output units (output hysteresis: a fan cannot resolve a few
+    /// per-mille). Never holds an output that reached `output_min` or `output_max`, a
+    /// slew-limited step, nor the first step; manual mode is not affected. Zero disables
+    /// it.
+    pub output_deadband: u32,
 }
 
 impl PidConfig {
@@ -211,6 +237,8 @@ impl PidConfig {
             setpoint_band: SetpointBand { below: 0, above: 0 },
             input_deadband: 0,
             anti_windup: AntiWindup::Conditional,
+            measurement_filter: MilliSeconds(0),
+            output_deadband: 0,
         }
     }
 
@@ -286,6 +314,8 @@ bitflags::bitflags! {
         /// The integral increment was cut or dropped because the output reached a
         /// limit (conditional integration).
         const INTEGRATION_HELD = 1 << 6;
+        /// The output was held at its previous value by `output_deadband`.
+        const OUTPUT_HELD = 1 << 7;
     }
 }
 
@@ -331,6 +361,9 @@ pub struct Pid {
     derivative: i64,
     /// The measurement used by the previous step (after the input deadband).
     held_measurement: Option<i32>,
+    /// The low-pass filtered measurement, Q47.16 input milli-units (`None` before the
+    /// first step or with the filter off).
+    filtered_measurement: Option<i64>,
     /// The previous output, Q47.16 output units.
     last_output: Option<i64>,
     /// Output to apply in manual mode.
@@ -360,6 +393,7 @@ impl Pid {
             config,
             derivative: 0,
             held_measurement: None,
+            filtered_measurement: None,
             last_output: None,
             manual: None,
             bumpless_pending: false,
@@ -443,6 +477,7 @@ impl Pid {
     ) -> PidTerms {
         let c = self.config;
         let dt_ms = i64::from(dt.millis());
+        let measurement = self.filter_measurement(measurement, dt_ms);
 
         // Input hysteresis: small moves around the value in use are ignored.
         let m = match self.held_measurement {
@@ -568,8 +603,23 @@ impl Pid {
         self.integral = integral;
 
         let unsaturated = p_d_ff.saturating_add(integral);
-        let (out, hit) = self.limit(unsaturated, dt_ms);
+        let (mut out, hit) = self.limit(unsaturated, dt_ms);
         limits |= hit;
+        // Output hysteresis, after the limits so that a limit is always reached exactly.
+        // The integral above kept integrating: a held output is not a saturated one. A
+        // slew-limited step is never held: it is a deliberate move at the allowed rate,
+        // and with a rate × period below the deadband it would otherwise never move.
+        let at_limit = out == from_output(c.output_min) || out == from_output(c.output_max);
+        let slewing = hit.intersects(LimitsHit::SLEW_UP | LimitsHit::SLEW_DOWN);
+        if let Some(prev) = self.last_output
+            && !at_limit
+            && !slewing
+            && c.output_deadband > 0
+            && out.abs_diff(prev) <= from_output_u32(c.output_deadband).unsigned_abs()
+        {
+            out = prev;
+            limits |= LimitsHit::OUTPUT_HELD;
+        }
         self.last_output = Some(out);
         PidTerms {
             error: sat_i32(error),
@@ -582,6 +632,26 @@ impl Pid {
             limits,
             manual: false,
         }
+    }
+
+    /// The measurement after the optional first-order low-pass filter, rounded to the
+    /// nearest milli-unit (halves upwards).
+    fn filter_measurement(&mut self, measurement: i32, dt_ms: i64) -> i32 {
+        let tau = i64::from(self.config.measurement_filter.0);
+        let x = i64::from(measurement).saturating_mul(ONE);
+        let y = match self.filtered_measurement {
+            _ if tau == 0 => {
+                self.filtered_measurement = None;
+                return measurement;
+            }
+            None => x,
+            // Backward Euler: y += (x − y)·dt/(τ + dt). The division truncates toward
+            // zero and a saturated product is smaller than the true one, so y never
+            // passes x (the product only saturates for periods of days).
+            Some(y) => y.saturating_add(x.saturating_sub(y).saturating_mul(dt_ms) / (tau + dt_ms)),
+        };
+        self.filtered_measurement = Some(y);
+        to_output(y)
     }
 
     /// Slew limits relative to the last output, then the output limits (which always win).

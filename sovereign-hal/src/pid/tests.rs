@@ -1,5 +1,7 @@
-//! Behaviour of the fixed-point PID, one property per test.
+//! Behaviour of the fixed-point PID, one property per test. Test-only (floats compare
+//! the filter with its formula).
 
+#[cfg(test)]
 use proptest::prelude::*;
 
 use super::*;
@@ -467,12 +469,14 @@ fn any_config() -> impl Strategy<Value = PidConfig> {
             any::<u32>(),
             any::<bool>(),
         ),
+        (any::<u32>(), any::<u32>()),
     )
         .prop_map(
             |(
                 (dir, sp, kp, ki, kd, kffs, kffd),
                 (bias, o1, o2, i1, i2),
                 (up, down, tau, below, above, dead, cond),
+                (filter, out_dead),
             )| {
                 let mut c = PidConfig::new(
                     if dir {
@@ -491,6 +495,8 @@ fn any_config() -> impl Strategy<Value = PidConfig> {
                 c.derivative_filter = MilliSeconds(tau);
                 c.setpoint_band = SetpointBand { below, above };
                 c.input_deadband = dead;
+                c.measurement_filter = MilliSeconds(filter);
+                c.output_deadband = out_dead;
                 c.anti_windup = if cond {
                     AntiWindup::Conditional
                 } else {
@@ -518,6 +524,30 @@ proptest! {
         }
     }
 
+    /// Without slew limits the output deadband changes nothing but the output: the
+    /// integral is the same as without it, the output is never more than the deadband
+    /// away from the undeadbanded one, and equal to it whenever that one is at a limit.
+    #[test]
+    fn output_deadband_only_holds_small_changes(
+        dead in 0u32..60,
+        steps in proptest::collection::vec((60_000i32..100_000, 1u32..3000), 1..60),
+    ) {
+        let mut c = cooling(50, 5, 0);
+        c.output_min = 200;
+        let mut plain = Pid::new(c).unwrap();
+        c.output_deadband = dead;
+        let mut held = Pid::new(c).unwrap();
+        for (m, dt) in steps {
+            let dt = Period::new(MilliSeconds(dt)).unwrap();
+            let (a, b) = (plain.step(m, dt), held.step(m, dt));
+            prop_assert_eq!(a.i, b.i);
+            prop_assert!(a.output.abs_diff(b.output) <= dead, "{a:?} {b:?}");
+            if a.output == c.output_min || a.output == c.output_max {
+                prop_assert_eq!(a.output, b.output);
+            }
+        }
+    }
+
     /// With fixed limits, a slew-limited output never moves faster than allowed.
     #[test]
     fn slew_limits_hold_for_any_readings(
@@ -538,4 +568,205 @@ proptest! {
             prev = out;
         }
     }
+}
+
+/// P-only cooling loop around 0 m°C whose P term is the error in m°C (Kp 1000 ‰/°C),
+/// so the filtered measurement can be read off `terms.p`.
+fn filter_probe(tau_ms: u32) -> Pid {
+    let mut c = PidConfig::new(Direction::Reverse, 0, -1_000_000, 1_000_000);
+    c.kp = Gain::from_whole(1000);
+    c.measurement_filter = MilliSeconds(tau_ms);
+    Pid::new(c).unwrap()
+}
+
+#[test]
+fn measurement_filter_step_response_is_first_order() {
+    // τ = 10 s, dt = 1 s, a 10 °C step after one sample at 0 °C.
+    let mut pid = filter_probe(10_000);
+    assert_eq!(pid.step(0, SEC).p, 0);
+    let step_mc = 10_000.0_f64;
+    for k in 1..=60_i32 {
+        let filtered = f64::from(pid.step(10_000, SEC).p);
+        // Backward Euler: 1 − (τ/(τ+dt))^k, within 1 m°C (rounding of the output only;
+        // the Q16 state truncates by < 1/65536 m°C per step).
+        let discrete = step_mc * (1.0 - (10.0_f64 / 11.0).powi(k));
+        assert!(
+            (filtered - discrete).abs() <= 1.0,
+            "k {k}: {filtered} vs {discrete}"
+        );
+        // The continuous first-order response 1 − e^(−t/τ): within 2 % of the step for
+        // dt = τ/10 (the largest gap of the two curves is 1.77 % at this ratio).
+        let continuous = step_mc * (1.0 - (-f64::from(k) / 10.0).exp());
+        assert!(
+            (filtered - continuous).abs() <= 0.02 * step_mc,
+            "k {k}: {filtered} vs {continuous}"
+        );
+    }
+}
+
+#[test]
+fn measurement_filter_starts_at_the_first_reading_and_reaches_a_steady_input() {
+    let mut pid = filter_probe(2_000);
+    // No start-up transient: the first step sees the reading itself.
+    assert_eq!(pid.step(85_000, SEC).p, 85_000);
+    for _ in 0..200 {
+        pid.step(80_125, SEC);
+    }
+    assert_eq!(pid.step(80_125, SEC).p, 80_125);
+    // The period counts: one 10 s step moves a 2 s filter 10/12 of the way.
+    let mut pid = filter_probe(2_000);
+    pid.step(0, SEC);
+    assert_eq!(pid.step(12_000, ms(10_000)).p, 10_000);
+}
+
+#[test]
+fn measurement_filter_calms_a_flickering_quantised_reading() {
+    // Tctl flickering by one k10temp step (0.125 °C) around 80 °C at Kp 268 ‰/°C: the
+    // raw loop moves the output 33 ‰ at every flicker, the 2 s filter far less.
+    let total_movement = |tau_ms: u32| {
+        let mut c = cooling(268, 0, 0);
+        c.measurement_filter = MilliSeconds(tau_ms);
+        c.output_min = -1000;
+        let mut pid = Pid::new(c).unwrap();
+        let mut prev = pid.step(80_000, SEC).output;
+        let mut moved = 0;
+        for k in 0..100 {
+            let m = if k % 2 == 0 { 80_125 } else { 80_000 };
+            let out = pid.step(m, SEC).output;
+            moved += out.abs_diff(prev);
+            prev = out;
+        }
+        moved
+    };
+    let raw = total_movement(0);
+    let filtered = total_movement(2_000);
+    assert!(raw >= 3_300, "raw {raw}");
+    assert!(filtered * 4 <= raw, "filtered {filtered} vs raw {raw}");
+}
+
+#[test]
+fn measurement_filter_off_is_the_plain_controller() {
+    let mut plain = Pid::new(cooling(40, 2, 5)).unwrap();
+    let mut with_field = Pid::new(cooling(40, 2, 5)).unwrap();
+    let mut c = cooling(40, 2, 5);
+    c.measurement_filter = MilliSeconds(0);
+    with_field.set_config(c).unwrap();
+    for m in [80_000, 83_000, 79_000, 95_000, 60_000] {
+        assert_eq!(plain.step(m, SEC), with_field.step(m, SEC));
+    }
+}
+
+/// P-only loop, 10 ‰/°C, output 200–1000 ‰, output deadband 5 ‰.
+fn deadband_loop() -> PidConfig {
+    let mut c = cooling(10, 0, 0);
+    c.output_min = 200;
+    c.bias = 600;
+    c.output_deadband = 5;
+    c
+}
+
+#[test]
+fn output_deadband_holds_small_changes_and_passes_larger_ones() {
+    let mut pid = Pid::new(deadband_loop()).unwrap();
+    assert_eq!(pid.step(80_000, SEC).output, 600);
+    // +0.3 °C ⇒ 3 ‰: held.
+    let t = pid.step(80_300, SEC);
+    assert_eq!(t.output, 600);
+    assert_eq!(t.unsaturated, 603);
+    assert!(t.limits.contains(LimitsHit::OUTPUT_HELD));
+    // +0.5 °C ⇒ 5 ‰: still held (≤ the deadband).
+    assert_eq!(pid.step(80_500, SEC).output, 600);
+    // +0.6 °C ⇒ 6 ‰: passed on in full, and held there.
+    let t = pid.step(80_600, SEC);
+    assert_eq!(t.output, 606);
+    assert!(!t.limits.contains(LimitsHit::OUTPUT_HELD));
+    assert_eq!(pid.step(80_200, SEC).output, 606);
+    assert_eq!(pid.step(80_000, SEC).output, 600);
+}
+
+#[test]
+fn output_deadband_never_holds_the_output_off_a_limit() {
+    let mut c = deadband_loop();
+    c.bias = 0;
+    c.output_deadband = 10;
+    let mut pid = Pid::new(c).unwrap();
+    // 100.5 °C ⇒ 205 ‰; 100.8 °C ⇒ 208 ‰ is held at 205 ‰.
+    assert_eq!(pid.step(100_500, SEC).output, 205);
+    assert_eq!(pid.step(100_800, SEC).output, 205);
+    // Cooler: the demand falls to (99 °C) or below (exactly 100 °C) the 200 ‰ minimum,
+    // 5 ‰ away, inside the deadband: the output goes to the minimum all the same.
+    let t = pid.step(99_000, SEC);
+    assert_eq!(t.output, 200, "{t:?}");
+    assert!(t.limits.contains(LimitsHit::OUTPUT_MIN));
+    assert!(!t.limits.contains(LimitsHit::OUTPUT_HELD));
+    assert_eq!(pid.step(100_800, SEC).output, 200);
+    let mut pid = Pid::new(c).unwrap();
+    assert_eq!(pid.step(100_500, SEC).output, 205);
+    assert_eq!(pid.step(100_000, SEC).output, 200);
+    // At the top: 995 ‰, then a demand of exactly or above the maximum gives 1000 ‰.
+    let mut pid = Pid::new(c).unwrap();
+    assert_eq!(pid.step(179_500, SEC).output, 995);
+    let t = pid.step(190_000, SEC);
+    assert_eq!(t.output, 1000);
+    assert!(t.limits.contains(LimitsHit::OUTPUT_MAX));
+    assert!(!t.limits.contains(LimitsHit::OUTPUT_HELD));
+    let mut pid = Pid::new(c).unwrap();
+    assert_eq!(pid.step(179_500, SEC).output, 995);
+    assert_eq!(pid.step(180_000, SEC).output, 1000);
+    // And from the maximum, a small fall is held again.
+    assert_eq!(pid.step(179_500, SEC).output, 1000);
+}
+
+#[test]
+fn output_deadband_does_not_hold_a_manual_or_failsafe_output() {
+    let mut pid = Pid::new(deadband_loop()).unwrap();
+    assert_eq!(pid.step(80_000, SEC).output, 600);
+    // A supervisor (failsafe) demands 2 ‰ more: applied at once, not held.
+    pid.set_manual(Some(602));
+    assert_eq!(pid.step(80_000, SEC).output, 602);
+    pid.set_manual(Some(1000));
+    assert_eq!(pid.step(80_000, SEC).output, 1000);
+    // Back to automatic: bumpless from the last manual output.
+    pid.set_manual(None);
+    assert_eq!(pid.step(80_000, SEC).output, 1000);
+}
+
+#[test]
+fn integral_keeps_working_while_the_output_is_held() {
+    // 0.2 °C above the setpoint with Ki 1 ‰/(°C·s): 0.2 ‰ per second. The output is
+    // held until the integral has built more than the deadband, so no error is left
+    // standing.
+    let mut c = deadband_loop();
+    c.ki = Gain::from_whole(1);
+    let mut pid = Pid::new(c).unwrap();
+    let first = pid.step(80_200, SEC).output;
+    let mut moved_after = None;
+    for s in 1..=60 {
+        let t = pid.step(80_200, SEC);
+        if t.output != first {
+            moved_after = Some(s);
+            break;
+        }
+    }
+    // 5 ‰ at 0.2 ‰/s: the 26th second's increment takes it past the deadband.
+    assert_eq!(moved_after, Some(26));
+}
+
+#[test]
+fn output_deadband_does_not_stop_a_slow_slew() {
+    // The reference loop's 2 %/s fall at a 100 ms period is 2 ‰ per step, less than a
+    // 4 ‰ deadband: the fall must go on step by step, not stall.
+    let mut c = PidConfig::reference_fan_loop();
+    c.output_deadband = 4;
+    c.ki = Gain::ZERO;
+    let mut pid = Pid::new(c).unwrap();
+    // 95 °C: 15 °C × 40 ‰/°C = 600 ‰.
+    assert_eq!(pid.step(95_000, ms(100)).output, 600);
+    let mut out = 0;
+    for _ in 0..10 {
+        let t = pid.step(85_000, ms(100));
+        assert!(t.limits.contains(LimitsHit::SLEW_DOWN), "{t:?}");
+        out = t.output;
+    }
+    assert_eq!(out, 580);
 }

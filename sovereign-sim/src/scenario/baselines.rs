@@ -13,6 +13,7 @@
 use sovereign_hal::units::{Duty, MilliCelsius};
 
 use super::{Controller, Observation};
+use crate::tune::PidGains;
 
 fn celsius(t: MilliCelsius) -> f64 {
     f64::from(t.get()) / 1000.0
@@ -89,6 +90,31 @@ impl PhosphorPidConfig {
             neg_hysteresis: 5.0,
             failsafe_pct: 100.0,
             min_thermal_output_pct: 10.0,
+        }
+    }
+
+    /// phosphor's algorithm with PI gains tuned for this plant (`gains`, in ‰, become
+    /// phosphor's %-per-°C gains with the temperature-loop sign): the DaytonaX loop with
+    /// the output floor and integral range of Sovereign's reference loop (20–100 %,
+    /// integral from 0 %), and without `slewNeg` and `negativeHysteresis`.
+    ///
+    /// Dropping those two is in phosphor's favour, not against it: with a slew limit its
+    /// integral is back-calculated on every step (STYLE.md). Measured on the reference
+    /// scenario (mean of seeds 1–5 and 2026) at two autotuned gain sets: `slewNeg`
+    /// −1 %/s took the cost from 5.15/5.19 to 5.36/5.33, −2 %/s to 5.52/5.16; a 0.25 or
+    /// 0.5 °C hysteresis to 5.4–6.0; 0.125 °C changed it by ≤ 0.02.
+    /// It has no measured-disturbance feed-forward (only `feedFwd*` on the setpoint), so
+    /// `kff_permille_per_w` is not used.
+    pub fn tuned(setpoint_c: f64, gains: &PidGains) -> Self {
+        Self {
+            kp: -gains.kp_permille_per_c / 10.0,
+            ki: -gains.ki_permille_per_c_s / 10.0,
+            kd: -gains.kd_permille_s_per_c / 10.0,
+            out_min: 20.0,
+            integral_min: 0.0,
+            slew_neg: 0.0,
+            neg_hysteresis: 0.0,
+            ..Self::daytonax(setpoint_c)
         }
     }
 }

@@ -11,6 +11,17 @@
 //!    lowest composite cost on a scenario, subject to overshoot ≤ 2 °C and settling
 //!    within ±1 °C.
 //!
+//! Whether the search converges depends on the controller as much as on the search. With
+//! Tctl quantised to 0.125 °C, a loop that acts on every quantisation step is close to
+//! chaotic: the same gains hunt on one noise seed and sit still on the next, so one
+//! run's cost is a noisy sample and the search follows the noise. Sovereign's reference
+//! loop filters the measurement and holds sub-resolution output changes
+//! ([`Smoothing::REFERENCE`](crate::scenario::sovereign_pid::Smoothing::REFERENCE)); with
+//! that, searches on four different sets of tuning seeds ended at gains whose mean cost
+//! on the reference scenario (seeds 1–5 and 2026) lay within 4.968–4.974, against
+//! 5.10–5.23 without it. The search scenarios average over two seeds and keep the
+//! reference run's idle lead-in, so hunting shows up in them ([`tuning_scenarios`]).
+//!
 //! Gains are in the units `sovereign_hal::pid` takes for a fan loop whose output is
 //! per-mille duty: Kp in ‰/°C, Ki in ‰/(°C·s), Kd in ‰/(°C/s). The search never sees how
 //! a controller is built: callers pass a factory from [`PidGains`] to a
@@ -316,10 +327,18 @@ pub fn autotune(
     })
 }
 
-/// The scenarios the search tunes on: the reference plant and load step, but only 60 s
-/// of idle and 10 minutes in all (the step response and the settled tail are what the
-/// gains change), with two noise seeds other than the reference run's, so the gains are
-/// fitted neither to one noise sequence nor to the run they are judged on.
+/// The scenarios the search tunes on: the reference plant, idle and load step (300 s of
+/// idle, as in the reference run), but only 10 minutes after the step (the step
+/// response and the settled tail are what the gains change), with two noise seeds other
+/// than the reference run's, so the gains are fitted neither to one noise sequence nor
+/// to the run they are judged on.
+///
+/// The idle lead-in is not shortened on purpose: the plant starts with the fans at full
+/// speed, and after only 60 s of idle the heatsink and board are still so cool at the
+/// step that a loop which hunts in the reference run settles calmly here — the search
+/// then cannot see the hunting it is meant to price (measured: with 60 s of idle a PI at
+/// Kp 268 ‰/°C without smoothing moved the fans 60–80 % on seeds 1–8; with 300 s it
+/// hunted on four of them, ≈ 290 %).
 pub fn tuning_scenarios() -> Vec<Scenario> {
     [7, 8]
         .into_iter()
@@ -327,10 +346,8 @@ pub fn tuning_scenarios() -> Vec<Scenario> {
             let mut s = Scenario::reference_inference();
             s.name = format!("tuning-{seed}");
             s.seed = seed;
-            s.duration_s = 600;
-            s.eval_from_s = 60.0;
+            s.duration_s = 900;
             s.steady_window_s = 240.0;
-            s.workload = crate::plant::Workload::idle_to_tdp(&s.params, 60.0);
             s
         })
         .collect()

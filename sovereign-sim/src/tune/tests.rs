@@ -173,3 +173,39 @@ fn the_search_improves_bad_gains_within_its_bounds() {
     );
     assert!(g.ki_permille_per_c_s <= 2.0 + 1e-9, "{g}");
 }
+
+#[test]
+fn tuning_scenarios_show_the_hunting_that_smoothing_removes() {
+    use crate::scenario::sovereign_pid::{Smoothing, SovereignPid};
+    // The search result of the loop without smoothing (Kp 268 ‰/°C: 33 ‰ of duty per
+    // 0.125 °C step of Tctl). On the tuning scenarios it hunts, so the search can price
+    // that; with the reference smoothing the same gains run calmly and cost less.
+    let g = PidGains {
+        kp_permille_per_c: 268.2,
+        ki_permille_per_c_s: 1.768,
+        kd_permille_s_per_c: 0.0,
+        kff_permille_per_w: 1.726,
+    };
+    for s in tuning_scenarios() {
+        let run = |smoothing| {
+            let mut pid = SovereignPid::from_gains_smoothed(&g, s.setpoint_c, smoothing).unwrap();
+            s.run(&mut pid).unwrap().outcome
+        };
+        let (raw, smooth) = (run(Smoothing::NONE), run(Smoothing::REFERENCE));
+        assert!(
+            raw.duty_total_variation_pct > 200.0,
+            "{}: the unsmoothed loop moved the fans only {} %",
+            s.name,
+            raw.duty_total_variation_pct
+        );
+        assert!(
+            smooth.duty_total_variation_pct * 3.0 < raw.duty_total_variation_pct,
+            "{}: {} % smoothed vs {} % raw",
+            s.name,
+            smooth.duty_total_variation_pct,
+            raw.duty_total_variation_pct
+        );
+        assert!(smooth.cost < raw.cost, "{}: {smooth:?} vs {raw:?}", s.name);
+        assert!(smooth.overshoot_c <= 2.0 && smooth.settling_time_s.is_some());
+    }
+}
