@@ -726,9 +726,12 @@ fn output_deadband_does_not_hold_a_manual_or_failsafe_output() {
     assert_eq!(pid.step(80_000, SEC).output, 602);
     pid.set_manual(Some(1000));
     assert_eq!(pid.step(80_000, SEC).output, 1000);
-    // Back to automatic: bumpless from the last manual output.
+    // Back to automatic: this loop is P-only (Ki = 0), so there is no integrator to carry
+    // a bumpless offset (see `leaving_manual_mode_leaves_no_lasting_offset_without_an_
+    // integral_term`) and no slew limit: the output returns to the loop's own 600 ‰ —
+    // and the deadband does not hold the old manual 1000 ‰ either.
     pid.set_manual(None);
-    assert_eq!(pid.step(80_000, SEC).output, 1000);
+    assert_eq!(pid.step(80_000, SEC).output, 600);
 }
 
 #[test]
