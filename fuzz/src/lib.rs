@@ -1,12 +1,14 @@
 //! Shared pieces of the sovereign-hal fuzz targets: a byte tape that hands out fuzz
 //! input, a fake [`Smbus`] whose every answer (value or error) comes from that tape, and
-//! a fake [`MsrReader`] built the same way.
+//! a fake [`MsrReader`] and a fake raw-I2C bus ([`FuzzI2c`]) built the same way.
 //!
 //! The fakes never stop the run: once the tape is empty every transfer fails with
 //! "no acknowledge", so a driver loop always ends. They record every write so that
 //! targets can check what a driver is allowed to write (nothing, for DIMM sensors).
 
 use std::cell::{Cell, RefCell};
+
+use embedded_hal::i2c;
 
 use sovereign_hal::msr::{self, MsrReader};
 use sovereign_hal::smbus::{Capabilities, ErrorKind, ErrorType, Smbus};
@@ -310,5 +312,71 @@ impl MsrReader for FuzzMsr<'_, '_> {
             return Err(MSR_ERROR_KINDS[usize::from(ctl) % MSR_ERROR_KINDS.len()]);
         }
         Ok(self.tape.u64())
+    }
+}
+
+/// Every raw-I2C error kind, for the tape to pick from.
+const I2C_ERROR_KINDS: [i2c::ErrorKind; 7] = [
+    i2c::ErrorKind::NoAcknowledge(i2c::NoAcknowledgeSource::Address),
+    i2c::ErrorKind::NoAcknowledge(i2c::NoAcknowledgeSource::Data),
+    i2c::ErrorKind::NoAcknowledge(i2c::NoAcknowledgeSource::Unknown),
+    i2c::ErrorKind::Bus,
+    i2c::ErrorKind::ArbitrationLoss,
+    i2c::ErrorKind::Overrun,
+    i2c::ErrorKind::Other,
+];
+
+/// A raw `embedded_hal` I2C bus whose answers come from the tape, for fuzzing the
+/// SMBus-over-I2C adapter: per transaction a control byte (below 0x20: an error of the
+/// kind it selects), then the bytes of every read operation. Every transaction that
+/// reaches it is logged (address, bytes written) in a log the target keeps a reference
+/// to, so it can be inspected while an adapter owns the bus.
+#[derive(Debug)]
+pub struct FuzzI2c<'t, 'a> {
+    tape: &'t Tape<'a>,
+    log: &'t RefCell<Vec<(u8, Vec<u8>)>>,
+}
+
+impl<'t, 'a> FuzzI2c<'t, 'a> {
+    /// A bus over `tape` that logs into `log`.
+    pub fn new(tape: &'t Tape<'a>, log: &'t RefCell<Vec<(u8, Vec<u8>)>>) -> Self {
+        Self { tape, log }
+    }
+}
+
+impl i2c::ErrorType for FuzzI2c<'_, '_> {
+    type Error = i2c::ErrorKind;
+}
+
+impl i2c::I2c for FuzzI2c<'_, '_> {
+    fn transaction(
+        &mut self,
+        address: u8,
+        operations: &mut [i2c::Operation<'_>],
+    ) -> Result<(), i2c::ErrorKind> {
+        let mut written = Vec::new();
+        for op in operations.iter() {
+            if let i2c::Operation::Write(bytes) = op {
+                written.extend_from_slice(bytes);
+            }
+        }
+        self.log.borrow_mut().push((address, written));
+        if self.tape.is_empty() {
+            return Err(i2c::ErrorKind::NoAcknowledge(
+                i2c::NoAcknowledgeSource::Address,
+            ));
+        }
+        let ctl = self.tape.u8();
+        if ctl < ERROR_BELOW {
+            return Err(I2C_ERROR_KINDS[usize::from(ctl) % I2C_ERROR_KINDS.len()]);
+        }
+        for op in operations.iter_mut() {
+            if let i2c::Operation::Read(buf) = op {
+                let data = self.tape.bytes(buf.len());
+                buf[..data.len()].copy_from_slice(data);
+                buf[data.len()..].fill(0);
+            }
+        }
+        Ok(())
     }
 }
