@@ -67,7 +67,8 @@ pub const CHANNELS: u8 = 6;
 
 /// The tach reading the newer kernel treats as "no pulses": 0 RPM (HARDWARE.md §3b).
 const TACH_NO_PULSES: u16 = 0xFFE0;
-/// What the kernel reports for a count of zero (`FAN_RPM_MAX`, HARDWARE.md §3b).
+/// What the kernel reports for a count of zero (`FAN_RPM_MAX`, HARDWARE.md §3b). Not a
+/// ceiling: a count of 1 at speed range 32 reads 15 728 640 RPM, as in the kernel.
 pub const RPM_MAX: Rpm = Rpm(7_864_320);
 
 /// Speed range SR (tach pulses counted per measurement) from a fan dynamics register:

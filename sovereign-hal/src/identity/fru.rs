@@ -210,8 +210,9 @@ impl<'a> Field<'a> {
     /// 8-bit text in an English area is Latin-1 (a byte ≥ 0x80 takes 2 UTF-8 bytes);
     /// 6-bit packed ASCII yields ⌊8·len/6⌋ characters (0x20 + each 6-bit code).
     /// Errors: [`DecodeError::UnsupportedFormat`] for binary, BCD plus and Unicode
-    /// fields; [`DecodeError::OutOfRange`] if `buf` is too small (64 bytes hold any
-    /// 6-bit field, 128 any Latin-1 field).
+    /// fields; [`DecodeError::OutOfRange`] if `buf` is too small (84 bytes hold any
+    /// 6-bit field — 63 bytes of 6-bit codes are 84 characters — and 128 any Latin-1
+    /// field).
     pub fn decode_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, DecodeError> {
         let mut n = 0usize;
         let mut push = |b: u8, buf: &mut [u8]| -> Result<(), DecodeError> {

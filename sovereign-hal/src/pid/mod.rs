@@ -252,7 +252,12 @@ impl PidConfig {
     ///   (0.15 %/°C) and Hubris Cosmo (5 %/°C) (THERMAL.md §7.2, §7.4).
     /// - Ki 1 ‰/(°C·s): integral time Kp/Ki = 40 s, below the sink time constant.
     /// - No D: Tctl is quantised to 0.125 °C and noisy; a 125 m°C input deadband keeps a
-    ///   single quantisation step from moving the fans.
+    ///   single quantisation step from moving the fans. (On the simulated reference plant
+    ///   a 2 s [`PidConfig::measurement_filter`] with a 4 ‰
+    ///   [`PidConfig::output_deadband`] moves the fans about five times less, at lower
+    ///   cost — `cargo run --release --example fan-tune -- --seeds`. It is not the default
+    ///   here because the filter also delays the zone's worst-case estimate after a missed
+    ///   reading by its time constant; a board that takes that trade sets both fields.)
     /// - Integral range 0–1000 ‰ so the integral alone can hold any duty; fall slew
     ///   limited to 2 %/s (phosphor DaytonaX uses 1 %/s) so the fans do not hunt; rise
     ///   unlimited, because heat must never wait.
