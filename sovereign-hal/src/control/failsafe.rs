@@ -486,7 +486,11 @@ mod tests {
         for _ in 0..4 {
             f.update(Z, FailsafeCauses::CRITICAL, &mut q);
         }
-        assert_eq!(escalations(&mut q), 0, "4 + 4 periods, separated by a cool-down");
+        assert_eq!(
+            escalations(&mut q),
+            0,
+            "4 + 4 periods, separated by a cool-down"
+        );
         f.update(Z, FailsafeCauses::CRITICAL, &mut q);
         assert_eq!(escalations(&mut q), 1);
         // After a full cool-down a new episode may escalate again.

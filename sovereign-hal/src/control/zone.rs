@@ -163,8 +163,9 @@ pub enum FanDrive {
     },
     /// A host-side RPM loop (cascade): the zone duty becomes an RPM target
     /// `max_rpm × duty`, and `speed_loop` (input in milli-RPM, `Direct`, output in
-    /// per-mille duty) drives the fan to it. Without a tach reading, and in failsafe, the
-    /// duty is written directly and the speed loop restarts afterwards.
+    /// per-mille duty) drives the fan to it. Without a tach reading, in failsafe and
+    /// during the ramp down after it, the duty is written directly and the speed loop
+    /// restarts afterwards.
     Cascade {
         /// Speed at full duty.
         max_rpm: Rpm,

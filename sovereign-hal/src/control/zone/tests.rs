@@ -931,15 +931,35 @@ fn tach_retries_are_configurable_per_fan() {
     let mut z: Zone<1, 1, 2> =
         Zone::new(config(FailsafePolicy::DEFAULT), &sensors, &[input], &fans).unwrap();
     let mut q = EventQueue::<16>::new();
-    let out = z.step(&[Sample::Fresh(60_000)], &[None, Some(Rpm(6000))], SEC, &mut q);
+    let out = z.step(
+        &[Sample::Fresh(60_000)],
+        &[None, Some(Rpm(6000))],
+        SEC,
+        &mut q,
+    );
     assert_eq!(out.causes, FailsafeCauses::FAN_UNREADABLE, "no retries");
-    let mut z2: Zone<1, 1, 2> =
-        Zone::new(config(FailsafePolicy::DEFAULT), &sensors, &[input_clone()], &fans).unwrap();
+    let mut z2: Zone<1, 1, 2> = Zone::new(
+        config(FailsafePolicy::DEFAULT),
+        &sensors,
+        &[input_clone()],
+        &fans,
+    )
+    .unwrap();
     for _ in 0..5 {
-        let out = z2.step(&[Sample::Fresh(60_000)], &[Some(Rpm(6000)), None], SEC, &mut q);
+        let out = z2.step(
+            &[Sample::Fresh(60_000)],
+            &[Some(Rpm(6000)), None],
+            SEC,
+            &mut q,
+        );
         assert!(out.causes.is_empty(), "five retries");
     }
-    let out = z2.step(&[Sample::Fresh(60_000)], &[Some(Rpm(6000)), None], SEC, &mut q);
+    let out = z2.step(
+        &[Sample::Fresh(60_000)],
+        &[Some(Rpm(6000)), None],
+        SEC,
+        &mut q,
+    );
     assert_eq!(out.causes, FailsafeCauses::FAN_UNREADABLE);
 }
 
@@ -980,7 +1000,11 @@ fn leaving_failsafe_ramps_the_fans_down_at_the_pid_slew_rate() {
     for pair in written.windows(2) {
         assert!(pair[0] - pair[1] <= 20, "{written:?}");
     }
-    assert_eq!(written.last(), Some(&300), "the loop's demand once caught up");
+    assert_eq!(
+        written.last(),
+        Some(&300),
+        "the loop's demand once caught up"
+    );
     assert_eq!(z.exit_slew_down_per_s(), Some(20));
 }
 
