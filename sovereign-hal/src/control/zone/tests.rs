@@ -1064,3 +1064,35 @@ fn exit_ramp_is_also_the_floor_of_manual_and_rpm_fans() {
         ]
     );
 }
+
+#[test]
+fn a_cpu_bouncing_through_the_critical_hysteresis_band_escalates() {
+    let mut policy = FailsafePolicy::DEFAULT;
+    policy.escalation = Some(EscalationPolicy {
+        causes: FailsafeCauses::CRITICAL,
+        after_periods: 6,
+        action: EscalationAction::PowerDown,
+    });
+    let mut z = reference_zone(policy);
+    let mut q = EventQueue::<16>::new();
+    // Critical at 95 °C, cleared below 93 °C: the CPU alternates 96 / 92 °C each period,
+    // faster than the 6-period escalation delay, and never cools for exit_after = 5.
+    let mut requested = Vec::new();
+    for i in 0..8 {
+        let cpu = if i % 2 == 0 { 96_000 } else { 92_000 };
+        z.step(
+            &[Sample::Fresh(cpu), Sample::Fresh(40_000)],
+            &TURNING,
+            SEC,
+            &mut q,
+        );
+        if drain(&mut q)
+            .iter()
+            .any(|e| matches!(e, Event::EscalationRequested { .. }))
+        {
+            requested.push(i);
+        }
+    }
+    // Period 7 (index 6) is the first with the cause active after 6 periods.
+    assert_eq!(requested, [6]);
+}
