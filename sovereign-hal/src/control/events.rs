@@ -96,6 +96,25 @@ pub enum Event {
         /// Its tach reading.
         rpm: Rpm,
     },
+    /// A fan's tach failed more consecutive reads than its retries allow: the fan
+    /// controller or its bus no longer answers.
+    FanUnreadable {
+        /// The zone.
+        zone: ZoneId,
+        /// The fan.
+        fan: FanId,
+        /// Consecutive failed reads.
+        failed_reads: u16,
+    },
+    /// An unreadable fan tach answers again.
+    FanReadable {
+        /// The zone.
+        zone: ZoneId,
+        /// The fan.
+        fan: FanId,
+        /// Its tach reading.
+        rpm: Rpm,
+    },
     /// Failsafe has not been enough for the configured time: the caller should act.
     EscalationRequested {
         /// The zone.
@@ -161,6 +180,20 @@ impl fmt::Display for Event {
                     zone.0, fan.0, rpm.0
                 )
             }
+            Self::FanUnreadable {
+                zone,
+                fan,
+                failed_reads,
+            } => write!(
+                f,
+                "zone {}: fan {} tach unreadable ({failed_reads} reads failed in a row): fans at failsafe duty; check the fan controller and its bus, which may not apply duties either",
+                zone.0, fan.0
+            ),
+            Self::FanReadable { zone, fan, rpm } => write!(
+                f,
+                "zone {}: fan {} tach readable again ({} RPM)",
+                zone.0, fan.0, rpm.0
+            ),
             Self::EscalationRequested {
                 zone,
                 causes,
@@ -266,6 +299,15 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "zone 2: failsafe entered (stale,fan_stall): fans at failsafe duty"
+        );
+        let e = Event::FanUnreadable {
+            zone: ZoneId(0),
+            fan: FanId(2),
+            failed_reads: 3,
+        };
+        assert_eq!(
+            e.to_string(),
+            "zone 0: fan 2 tach unreadable (3 reads failed in a row): fans at failsafe duty; check the fan controller and its bus, which may not apply duties either"
         );
         assert_eq!(
             left(0).to_string(),

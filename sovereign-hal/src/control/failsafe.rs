@@ -2,17 +2,22 @@
 //! what duty it runs meanwhile, when it may return, and when to ask for more.
 //!
 //! ```text
-//!            any cause (immediately)                    cause persists `after` periods
+//!            any cause (immediately)                 escalating cause for `after` periods
 //!  Normal ─────────────────────────────► Failsafe ─────────────────────────────► (event:
 //!    ▲                                     │    ▲                                escalation
 //!    └──── M consecutive periods without ──┘    └─ a cause returns: count restarts  requested)
-//!          any cause (`exit_after`)
+//!          any cause (`exit_after`)              (escalation: `after` periods, reset only
+//!                                                 by M periods without its causes)
 //! ```
 //!
 //! Entry is immediate: one bad period is enough. Leaving needs `exit_after` good
 //! periods in a row, so a flapping sensor keeps the fans high. While in failsafe the
 //! zone runs at least the largest duty among the causes seen in the episode. The core
-//! never escalates by itself: [`Event::EscalationRequested`] asks the caller.
+//! never escalates by itself: [`Event::EscalationRequested`] asks the caller. The
+//! escalation timer, too, is only cancelled by `exit_after` good periods in a row, so a
+//! cause that flaps faster than the escalation delay still escalates
+//! ([`EscalationPolicy`]). On leaving, the zone ramps down from the failsafe duty
+//! ([`FailsafePolicy::exit_slew_down_per_s`]) instead of dropping in one step.
 
 use super::ControlError;
 use super::events::{EscalationAction, Event, EventQueue, ZoneId};
@@ -21,7 +26,7 @@ use crate::units::Duty;
 bitflags::bitflags! {
     /// Why a zone is in failsafe; several at once. Exported as labels in metrics.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-    pub struct FailsafeCauses: u8 {
+    pub struct FailsafeCauses: u16 {
         /// A sensor has not produced one valid reading since start.
         const NO_READING_YET = 1 << 0;
         /// A sensor failed more consecutive reads than its retries allow.
@@ -38,19 +43,23 @@ bitflags::bitflags! {
         const FAN_STALL = 1 << 6;
         /// A sensor crossed a critical threshold.
         const CRITICAL = 1 << 7;
+        /// A fan's tach failed more consecutive reads than its retries allow: the fan
+        /// controller or its bus no longer answers, so neither the fan's speed nor
+        /// whether it applies the duty written is known.
+        const FAN_UNREADABLE = 1 << 8;
     }
 }
 
 #[cfg(feature = "defmt")]
 impl defmt::Format for FailsafeCauses {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "FailsafeCauses({=u8:#x})", self.bits());
+        defmt::write!(f, "FailsafeCauses({=u16:#x})", self.bits());
     }
 }
 
 impl FailsafeCauses {
     /// Metric label of each cause, in bit order.
-    pub const NAMES: [(Self, &'static str); 8] = [
+    pub const NAMES: [(Self, &'static str); 9] = [
         (Self::NO_READING_YET, "no_reading_yet"),
         (Self::READ_ERROR, "read_error"),
         (Self::STALE, "stale"),
@@ -59,6 +68,7 @@ impl FailsafeCauses {
         (Self::TOO_FAST, "too_fast"),
         (Self::FAN_STALL, "fan_stall"),
         (Self::CRITICAL, "critical"),
+        (Self::FAN_UNREADABLE, "fan_unreadable"),
     ];
 }
 
@@ -79,14 +89,24 @@ impl core::fmt::Display for FailsafeCauses {
     }
 }
 
-/// When failsafe is not enough: after `after_periods` consecutive periods with any of
-/// `causes` active, request `action` once.
+/// When failsafe is not enough: request `action` once when any of `causes` has kept
+/// coming back for `after_periods` periods.
+///
+/// The escalation timer starts at the first period with one of `causes` and counts
+/// every period from then on — also periods in which the cause is briefly clear — until
+/// the cause has stayed clear for the failsafe's `exit_after` periods in a row; only
+/// then does it restart. A CPU that bounces in and out of its critical threshold's
+/// hysteresis band is not cooling down, and must not keep the timer at zero: the same
+/// `exit_after` good periods that a zone needs to leave failsafe are needed to cancel
+/// an escalation in progress. The request is made in the first period with the cause
+/// active once the timer has reached `after_periods`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct EscalationPolicy {
     /// The causes that count (typically [`FailsafeCauses::CRITICAL`]).
     pub causes: FailsafeCauses,
-    /// Consecutive periods before the request (Hubris: 60 s at 1 Hz).
+    /// Periods from the first period with a cause before the request (Hubris: 60 s at
+    /// 1 Hz).
     pub after_periods: u32,
     /// What to ask for.
     pub action: EscalationAction,
@@ -97,9 +117,15 @@ pub struct EscalationPolicy {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FailsafePolicy {
     /// Duty for each cause, in the order of [`FailsafeCauses::NAMES`].
-    pub duty: [Duty; 8],
-    /// Consecutive good periods needed to leave failsafe (≥ 1).
+    pub duty: [Duty; 9],
+    /// Consecutive good periods needed to leave failsafe (≥ 1); also the good periods
+    /// that cancel an escalation in progress ([`EscalationPolicy`]).
     pub exit_after: u16,
+    /// On leaving failsafe the zone's duty falls from the failsafe duty by at most this
+    /// many per-mille per second (bumpless exit), until the control loop asks for more.
+    /// `None`: the slowest `slew_down_per_s` among the zone's PID inputs; a zone with
+    /// neither falls to the loop's demand at once.
+    pub exit_slew_down_per_s: Option<u32>,
     /// Optional escalation.
     pub escalation: Option<EscalationPolicy>,
 }
@@ -109,8 +135,9 @@ impl FailsafePolicy {
     /// 60 periods with a critical threshold crossed (Hubris's overheat timeout at 1 Hz,
     /// THERMAL.md §7.4).
     pub const DEFAULT: Self = Self {
-        duty: [Duty::FULL; 8],
+        duty: [Duty::FULL; 9],
         exit_after: 5,
+        exit_slew_down_per_s: None,
         escalation: Some(EscalationPolicy {
             causes: FailsafeCauses::CRITICAL,
             after_periods: 60,
@@ -118,11 +145,12 @@ impl FailsafePolicy {
         }),
     };
 
-    /// The same duty for every cause.
+    /// The same duty for every cause; exit ramp as the zone's PIDs, no escalation.
     pub const fn uniform(duty: Duty, exit_after: u16) -> Self {
         Self {
-            duty: [duty; 8],
+            duty: [duty; 9],
             exit_after,
+            exit_slew_down_per_s: None,
             escalation: None,
         }
     }
@@ -160,6 +188,7 @@ pub struct Failsafe {
     active: FailsafeCauses,
     episode: FailsafeCauses,
     escalation_periods: u32,
+    escalation_quiet: u16,
     escalated: bool,
 }
 
@@ -178,6 +207,7 @@ impl Failsafe {
             active: FailsafeCauses::empty(),
             episode: FailsafeCauses::empty(),
             escalation_periods: 0,
+            escalation_quiet: 0,
             escalated: false,
         })
     }
@@ -256,9 +286,20 @@ impl Failsafe {
         if let Some(esc) = self.policy.escalation {
             let persisting = causes.intersection(esc.causes);
             if persisting.is_empty() {
-                self.escalation_periods = 0;
-                self.escalated = false;
+                if self.escalation_periods > 0 {
+                    // A clear period inside an escalation episode: the timer runs on
+                    // until the cause has stayed clear for `exit_after` periods.
+                    self.escalation_quiet = self.escalation_quiet.saturating_add(1);
+                    if self.escalation_quiet >= self.policy.exit_after {
+                        self.escalation_periods = 0;
+                        self.escalation_quiet = 0;
+                        self.escalated = false;
+                    } else {
+                        self.escalation_periods = self.escalation_periods.saturating_add(1);
+                    }
+                }
             } else {
+                self.escalation_quiet = 0;
                 self.escalation_periods = self.escalation_periods.saturating_add(1);
                 if self.escalation_periods >= esc.after_periods && !self.escalated {
                     self.escalated = true;
@@ -385,6 +426,99 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, Event::EscalationRequested { .. }))
         );
+    }
+
+    fn escalations(q: &mut EventQueue<16>) -> usize {
+        drain(q)
+            .iter()
+            .filter(|e| matches!(e, Event::EscalationRequested { .. }))
+            .count()
+    }
+
+    #[test]
+    fn a_critical_cause_bouncing_faster_than_the_delay_still_escalates() {
+        // Critical for 2 periods, clear for 2, again and again: the CPU keeps crossing
+        // its critical threshold and never cools down for exit_after = 3 periods.
+        let mut policy = FailsafePolicy::uniform(Duty::FULL, 3);
+        policy.escalation = Some(EscalationPolicy {
+            causes: FailsafeCauses::CRITICAL,
+            after_periods: 10,
+            action: EscalationAction::PowerDown,
+        });
+        let mut f = Failsafe::new(policy).unwrap();
+        let mut q = EventQueue::<16>::new();
+        let bounce = [
+            FailsafeCauses::CRITICAL,
+            FailsafeCauses::CRITICAL,
+            FailsafeCauses::empty(),
+            FailsafeCauses::empty(),
+        ];
+        // Periods 1–9 (the timer counts the clear periods inside the episode too).
+        for causes in bounce.iter().cycle().take(9) {
+            f.update(Z, *causes, &mut q);
+        }
+        assert_eq!(escalations(&mut q), 0, "not before 10 periods");
+        f.update(Z, FailsafeCauses::CRITICAL, &mut q); // period 10
+        assert_eq!(escalations(&mut q), 1);
+        for causes in bounce.iter().cycle().take(40) {
+            f.update(Z, *causes, &mut q);
+        }
+        assert_eq!(escalations(&mut q), 0, "once per escalation episode");
+    }
+
+    #[test]
+    fn exit_after_clear_periods_cancel_an_escalation_in_progress() {
+        let mut policy = FailsafePolicy::uniform(Duty::FULL, 3);
+        policy.escalation = Some(EscalationPolicy {
+            causes: FailsafeCauses::CRITICAL,
+            after_periods: 5,
+            action: EscalationAction::PowerDown,
+        });
+        let mut f = Failsafe::new(policy).unwrap();
+        let mut q = EventQueue::<16>::new();
+        // Critical 4 periods, then cool for 3: the timer restarts.
+        for _ in 0..4 {
+            f.update(Z, FailsafeCauses::CRITICAL, &mut q);
+        }
+        for _ in 0..3 {
+            f.update(Z, FailsafeCauses::empty(), &mut q);
+        }
+        for _ in 0..4 {
+            f.update(Z, FailsafeCauses::CRITICAL, &mut q);
+        }
+        assert_eq!(
+            escalations(&mut q),
+            0,
+            "4 + 4 periods, separated by a cool-down"
+        );
+        f.update(Z, FailsafeCauses::CRITICAL, &mut q);
+        assert_eq!(escalations(&mut q), 1);
+        // After a full cool-down a new episode may escalate again.
+        for _ in 0..3 {
+            f.update(Z, FailsafeCauses::empty(), &mut q);
+        }
+        for _ in 0..5 {
+            f.update(Z, FailsafeCauses::CRITICAL, &mut q);
+        }
+        assert_eq!(escalations(&mut q), 1);
+    }
+
+    #[test]
+    fn every_cause_has_a_label_and_a_duty() {
+        let mut policy = FailsafePolicy::uniform(Duty::from_percent(60), 1);
+        policy.duty[8] = Duty::FULL;
+        assert_eq!(
+            policy.duty_for(FailsafeCauses::FAN_UNREADABLE | FailsafeCauses::STALE),
+            Some(Duty::FULL)
+        );
+        assert_eq!(FailsafeCauses::NAMES.len(), policy.duty.len());
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(
+            (FailsafeCauses::FAN_UNREADABLE | FailsafeCauses::CRITICAL).to_string(),
+            "critical,fan_unreadable"
+        );
+        assert_eq!(FailsafeCauses::all().bits().count_ones(), 9);
     }
 
     #[test]

@@ -68,6 +68,27 @@ impl SensorLimits {
     };
 }
 
+impl SensorLimits {
+    /// A DDR5 RDIMM hub sensor (SPD5118) polled every 10 s: −40…125 °C, at most
+    /// 1.5 °C/s, stale after 30 s (three missed polls), 2 retries, no stuck check.
+    ///
+    /// The slew is the DIMM's physics, not the CPU's: THERMAL.md §4 gives 12–20 W per
+    /// module under load and 15–40 J/K of heat capacity, so even a full power step
+    /// heats it by at most 20 W / 15 J/K ≈ 1.3 °C/s (its time constant is ~75 s,
+    /// THERMAL.md §8.3). A CPU-like 50 °C/s would make the worst case between two
+    /// polls `last + 10 s × 50 °C/s`, i.e. full fans after every poll. The stuck check
+    /// is off: at idle a 0.25 °C sensor may legitimately repeat one value for minutes.
+    pub const DIMM: Self = Self {
+        min: -40_000,
+        max: 125_000,
+        max_slew_per_s: 1_500,
+        timeout: MilliSeconds(30_000),
+        retries: 2,
+        stuck_after: 0,
+        worst: WorstCase::High,
+    };
+}
+
 /// The state of the checks of one sensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -254,6 +275,70 @@ impl StallCheck {
                 self.stalled = true;
                 return Some(StallChange::Failed);
             }
+        }
+        None
+    }
+}
+
+/// Failed tach reads a fan tolerates before it counts as unreadable, by default (as
+/// [`SensorLimits::TCTL`]'s `retries`).
+pub const DEFAULT_TACH_RETRIES: u8 = 2;
+
+/// Whether a fan's tach can still be read. A fan controller that no longer answers
+/// (hung, or its bus dead) raises [`FailsafeCauses::FAN_UNREADABLE`] once more
+/// consecutive reads failed than `retries` allows; one good read clears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TachCheck {
+    retries: u8,
+    failed_reads: u16,
+    unreadable: bool,
+}
+
+/// A change of a fan's tach readability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TachChange {
+    /// The tach has just failed more reads in a row than the retries allow.
+    Unreadable {
+        /// Consecutive failed reads so far.
+        failed_reads: u16,
+    },
+    /// An unreadable tach was read again.
+    Readable,
+}
+
+impl TachCheck {
+    /// A tach assumed readable, tolerating `retries` consecutive failed reads.
+    pub const fn new(retries: u8) -> Self {
+        Self {
+            retries,
+            failed_reads: 0,
+            unreadable: false,
+        }
+    }
+
+    /// Whether the tach is unreadable now.
+    pub const fn is_unreadable(&self) -> bool {
+        self.unreadable
+    }
+
+    /// One period's tach reading (`None`: the read failed or was not made).
+    pub fn observe(&mut self, rpm: Option<Rpm>) -> Option<TachChange> {
+        if rpm.is_some() {
+            self.failed_reads = 0;
+            if self.unreadable {
+                self.unreadable = false;
+                return Some(TachChange::Readable);
+            }
+            return None;
+        }
+        self.failed_reads = self.failed_reads.saturating_add(1);
+        if self.failed_reads > u16::from(self.retries) && !self.unreadable {
+            self.unreadable = true;
+            return Some(TachChange::Unreadable {
+                failed_reads: self.failed_reads,
+            });
         }
         None
     }
@@ -482,6 +567,59 @@ mod tests {
             f.observe(Duty::from_percent(80), Some(Rpm(6_000))),
             Some(StallChange::Recovered)
         );
+    }
+
+    #[test]
+    fn a_tach_is_unreadable_after_its_retries_and_reported_once() {
+        let mut t = TachCheck::new(2);
+        assert_eq!(t.observe(Some(Rpm(6000))), None);
+        assert_eq!(t.observe(None), None);
+        assert_eq!(t.observe(None), None, "two failures are the retries");
+        assert_eq!(
+            t.observe(None),
+            Some(TachChange::Unreadable { failed_reads: 3 })
+        );
+        assert!(t.is_unreadable());
+        for _ in 0..100 {
+            assert_eq!(t.observe(None), None, "reported once");
+        }
+        assert_eq!(t.observe(Some(Rpm(0))), Some(TachChange::Readable));
+        assert!(!t.is_unreadable());
+        // The count restarts after a good read.
+        assert_eq!(t.observe(None), None);
+        assert_eq!(t.observe(None), None);
+        assert_eq!(t.observe(Some(Rpm(6000))), None);
+        assert_eq!(t.observe(None), None);
+    }
+
+    #[test]
+    fn a_dimm_between_polls_is_estimated_with_dimm_physics() {
+        // DIMM at 60 °C, polled every 10 s, control period 1 s.
+        let mut s = SensorCheck::new(SensorLimits::DIMM).unwrap();
+        s.observe(Sample::Fresh(60_000), SEC);
+        let mut worst = 0;
+        for _ in 0..9 {
+            worst = s.observe(Sample::NotPolled, SEC).value.unwrap();
+        }
+        // 9 s × 1.5 °C/s: still below any DIMM alarm (80 °C, THERMAL.md §4).
+        assert_eq!(worst, 73_500);
+        // A real DIMM rise of 10 °C over those 10 s is accepted.
+        assert_eq!(
+            s.observe(Sample::Fresh(70_000), SEC),
+            SensorStatus {
+                value: Some(70_000),
+                causes: FailsafeCauses::empty()
+            }
+        );
+        // 20 °C in 1 s is not a DIMM.
+        assert_eq!(
+            s.observe(Sample::Fresh(90_000), SEC).causes,
+            FailsafeCauses::TOO_FAST
+        );
+        // Constant readings at idle are fine.
+        for _ in 0..1000 {
+            assert!(s.observe(Sample::Fresh(70_000), SEC).causes.is_empty());
+        }
     }
 
     proptest! {

@@ -11,9 +11,14 @@
 //! 3. outputs of inputs put in the same *profile* are added (fscd adds a PID to a linear curve), the
 //!    zone demand is the largest profile sum, capped by any ceiling table, then clamped
 //!    to the zone's minimum and maximum duty;
-//! 4. fans whose tach stays low at high duty are reported stalled;
+//! 4. fans whose tach stays low at high duty are reported stalled, fans whose tach
+//!    cannot be read for more than its retries are reported unreadable;
 //! 5. the failsafe state machine takes this period's causes; in failsafe, the demand is
-//!    raised to the failsafe duty (above the zone maximum and any manual override);
+//!    raised to the failsafe duty (above the zone maximum and any manual override); on
+//!    leaving it, the duty ramps down from the failsafe duty at the exit slew rate
+//!    ([`FailsafePolicy::exit_slew_down_per_s`]) until the loop's demand catches up —
+//!    the PIDs ran on during failsafe, so their own slew limit is measured from their
+//!    own output, not from the duty written;
 //! 6. each fan gets its command: a duty, an RPM target for a smart controller, or the
 //!    duty of its own RPM loop (cascade).
 
@@ -23,7 +28,9 @@ use super::ControlError;
 use super::curve::{PiecewiseLinear, Stepwise, StepwiseMode};
 use super::events::{Event, EventQueue, FanId, SensorId, ZoneId};
 use super::failsafe::{Failsafe, FailsafeCauses, FailsafePolicy};
-use super::health::{Sample, SensorCheck, StallChange, StallCheck};
+use super::health::{
+    DEFAULT_TACH_RETRIES, Sample, SensorCheck, StallChange, StallCheck, TachChange, TachCheck,
+};
 use super::threshold::ThresholdMonitor;
 use crate::pid::{Period, Pid, PidTerms, clamp_i64, output_to_duty};
 use crate::units::{Duty, Rpm};
@@ -156,8 +163,9 @@ pub enum FanDrive {
     },
     /// A host-side RPM loop (cascade): the zone duty becomes an RPM target
     /// `max_rpm × duty`, and `speed_loop` (input in milli-RPM, `Direct`, output in
-    /// per-mille duty) drives the fan to it. Without a tach reading, and in failsafe, the
-    /// duty is written directly and the speed loop restarts afterwards.
+    /// per-mille duty) drives the fan to it. Without a tach reading, in failsafe and
+    /// during the ramp down after it, the duty is written directly and the speed loop
+    /// restarts afterwards.
     Cascade {
         /// Speed at full duty.
         max_rpm: Rpm,
@@ -181,24 +189,40 @@ pub enum FanCommand {
 pub struct ZoneFan {
     drive: FanDrive,
     stall: StallCheck,
+    tach: TachCheck,
     manual: Option<Duty>,
     last_duty: Duty,
 }
 
 impl ZoneFan {
-    /// A fan driven as `drive`, checked for stalls with `stall`.
+    /// A fan driven as `drive`, checked for stalls with `stall`, whose tach may fail
+    /// [`DEFAULT_TACH_RETRIES`] reads in a row before it counts as unreadable.
     pub const fn new(drive: FanDrive, stall: StallCheck) -> Self {
         Self {
             drive,
             stall,
+            tach: TachCheck::new(DEFAULT_TACH_RETRIES),
             manual: None,
             last_duty: Duty::ZERO,
         }
     }
 
+    /// The same fan tolerating `retries` failed tach reads in a row before
+    /// [`FailsafeCauses::FAN_UNREADABLE`].
+    #[must_use]
+    pub const fn with_tach_retries(mut self, retries: u8) -> Self {
+        self.tach = TachCheck::new(retries);
+        self
+    }
+
     /// Whether the fan is stalled.
     pub const fn is_stalled(&self) -> bool {
         self.stall.is_stalled()
+    }
+
+    /// Whether the fan's tach has failed more reads in a row than its retries allow.
+    pub const fn is_unreadable(&self) -> bool {
+        self.tach.is_unreadable()
     }
 }
 
@@ -237,6 +261,13 @@ pub struct Zone<const S: usize, const I: usize, const F: usize> {
     inputs: Vec<ZoneInput, I>,
     fans: Vec<ZoneFan, F>,
     failsafe: Failsafe,
+    /// The zone duty of the last step, in milli-per-mille (after failsafe and ramp).
+    last_demand_milli: u64,
+    /// While ramping down after failsafe: the floor, in milli-per-mille (1/1000 ‰, so
+    /// that slow rates at short periods still move).
+    exit_ramp_milli: Option<u64>,
+    /// The exit ramp rate in per-mille per second (`None`: no ramp).
+    exit_slew_down_per_s: Option<u32>,
 }
 
 impl<const S: usize, const I: usize, const F: usize> Zone<S, I, F> {
@@ -265,7 +296,17 @@ impl<const S: usize, const I: usize, const F: usize> Zone<S, I, F> {
             return Err(ControlError::UnknownSensor);
         }
         let too_many = |_: heapless::CapacityError| ControlError::TooManyPoints;
+        let slowest_pid_fall = inputs
+            .iter()
+            .filter_map(|i| match &i.controller {
+                Controller::Pid(pid) => pid.config().slew_down_per_s,
+                _ => None,
+            })
+            .min();
         Ok(Self {
+            last_demand_milli: 0,
+            exit_ramp_milli: None,
+            exit_slew_down_per_s: config.failsafe.exit_slew_down_per_s.or(slowest_pid_fall),
             config,
             sensors: Vec::from_slice(sensors).map_err(too_many)?,
             inputs: Vec::from_slice(inputs).map_err(too_many)?,
@@ -297,6 +338,17 @@ impl<const S: usize, const I: usize, const F: usize> Zone<S, I, F> {
     /// The fans.
     pub fn fans(&self) -> &[ZoneFan] {
         &self.fans
+    }
+
+    /// The exit ramp rate in use, per-mille per second: the policy's
+    /// `exit_slew_down_per_s`, else the slowest PID slew-down; `None`: no ramp.
+    pub const fn exit_slew_down_per_s(&self) -> Option<u32> {
+        self.exit_slew_down_per_s
+    }
+
+    /// Whether the zone is ramping down after failsafe.
+    pub const fn is_ramping_down(&self) -> bool {
+        self.exit_ramp_milli.is_some()
     }
 
     /// Sets (`Some`) or clears (`None`) a manual duty for one fan. Failsafe still raises
@@ -423,14 +475,44 @@ impl<const S: usize, const I: usize, const F: usize> Zone<S, I, F> {
             if fan.stall.is_stalled() {
                 causes |= FailsafeCauses::FAN_STALL;
             }
+            match fan.tach.observe(rpm) {
+                Some(TachChange::Unreadable { failed_reads }) => {
+                    events.push(Event::FanUnreadable {
+                        zone,
+                        fan: id,
+                        failed_reads,
+                    });
+                }
+                Some(TachChange::Readable) => {
+                    events.push(Event::FanReadable {
+                        zone,
+                        fan: id,
+                        rpm: rpm.unwrap_or(Rpm(0)),
+                    });
+                }
+                None => {}
+            }
+            if fan.tach.is_unreadable() {
+                causes |= FailsafeCauses::FAN_UNREADABLE;
+            }
         }
 
-        // 5. Failsafe.
+        // 5. Failsafe, then the ramp down from it.
+        let was_failsafe = self.failsafe.is_active();
         self.failsafe.update(zone, causes, events);
-        let floor = self.failsafe.duty();
+        let mut floor = self.failsafe.duty();
+        if floor.is_some() {
+            self.exit_ramp_milli = None;
+        } else {
+            if was_failsafe && self.exit_slew_down_per_s.is_some() {
+                self.exit_ramp_milli = Some(self.last_demand_milli);
+            }
+            floor = self.exit_ramp(demand, dt);
+        }
         if let Some(f) = floor {
             demand = demand.max(f);
         }
+        self.last_demand_milli = u64::from(demand.per_mille()) * 1000;
 
         // 6. Commands.
         let mut commands = Vec::new();
@@ -475,6 +557,27 @@ impl<const S: usize, const I: usize, const F: usize> Zone<S, I, F> {
             failsafe: self.failsafe.is_active(),
             causes,
         }
+    }
+}
+
+impl<const S: usize, const I: usize, const F: usize> Zone<S, I, F> {
+    /// One period of the exit ramp: the floor falls by `rate × dt` from where it was;
+    /// the ramp ends once the loop's `demand` is at or above it.
+    fn exit_ramp(&mut self, demand: Duty, dt: Period) -> Option<Duty> {
+        let (Some(prev), Some(rate)) = (self.exit_ramp_milli, self.exit_slew_down_per_s) else {
+            self.exit_ramp_milli = None;
+            return None;
+        };
+        // ‰/s × ms = milli-‰.
+        let next = prev.saturating_sub(u64::from(rate).saturating_mul(u64::from(dt.millis())));
+        // Rounded up: the duty written never falls faster than the rate.
+        let floor = output_to_duty(i32::try_from(next.div_ceil(1000)).unwrap_or(i32::MAX));
+        if demand >= floor {
+            self.exit_ramp_milli = None;
+            return None;
+        }
+        self.exit_ramp_milli = Some(next);
+        Some(floor)
     }
 }
 

@@ -55,13 +55,8 @@ fn dimm_table() -> Controller {
 fn reference_zone(policy: FailsafePolicy) -> Zone<4, 4, 2> {
     let sensors = [
         sensor(SensorLimits::TCTL, Thresholds::upper(90_000, 95_000, 2_000)),
-        sensor(
-            SensorLimits {
-                timeout: MilliSeconds(30_000),
-                ..SensorLimits::TCTL
-            },
-            Thresholds::default(),
-        ),
+        // DIMM physics, not the CPU's: ≤ 1.5 °C/s, 30 s timeout (THERMAL.md §4).
+        sensor(SensorLimits::DIMM, Thresholds::default()),
     ];
     let inputs = [
         ZoneInput::new(
@@ -138,9 +133,16 @@ fn no_reading_at_start_means_failsafe_at_once_and_exit_after_m_good_periods() {
     }
     let out = z.step(&good, &TURNING, SEC, &mut q);
     assert!(!out.failsafe);
-    // The DIMM table's first row (30 %) applies below 50 °C.
-    assert_eq!(out.demand, Duty::from_percent(30));
     assert!(matches!(q.pop(), Some(Event::FailsafeLeft { .. })));
+    // Bumpless exit: down from 80 % at the CPU PID's 20 ‰/s…
+    assert_eq!(out.demand.per_mille(), 780);
+    for _ in 0..24 {
+        z.step(&good, &TURNING, SEC, &mut q);
+    }
+    // …to the DIMM table's first row (30 %), which applies below 50 °C.
+    let out = z.step(&good, &TURNING, SEC, &mut q);
+    assert_eq!(out.demand, Duty::from_percent(30));
+    assert!(!z.is_ramping_down());
 }
 
 #[test]
@@ -223,8 +225,9 @@ fn implausible_readings_are_failsafe_causes() {
         &mut q,
     );
     assert_eq!(out.causes, FailsafeCauses::OUT_OF_RANGE);
+    // A DIMM 40 °C warmer within one second.
     let out = z.step(
-        &[Sample::Fresh(60_000), Sample::Fresh(140_000)],
+        &[Sample::Fresh(60_000), Sample::Fresh(80_000)],
         &TURNING,
         SEC,
         &mut q,
@@ -658,7 +661,7 @@ fn zone_stays_in_failsafe_while_a_fan_is_stalled() {
         for _ in 0..20 {
             let out = z.step(&good, &tachs, SEC, &mut q);
             assert!(out.failsafe);
-            assert_eq!(out.causes, FailsafeCauses::FAN_STALL);
+            assert!(out.causes.contains(FailsafeCauses::FAN_STALL));
             assert_eq!(duties(&out), [1000, 1000]);
         }
     }
@@ -857,4 +860,239 @@ proptest! {
             }
         }
     }
+}
+
+fn drain(q: &mut EventQueue<16>) -> Vec<Event> {
+    core::iter::from_fn(|| q.pop()).collect()
+}
+
+#[test]
+fn a_fan_tach_that_cannot_be_read_is_a_failsafe_cause_reported_once() {
+    let mut policy = FailsafePolicy::uniform(Duty::from_percent(70), 2);
+    policy.duty[8] = Duty::FULL; // FAN_UNREADABLE: the fan may not even apply its duty
+    let mut z = reference_zone(policy);
+    let mut q = EventQueue::<16>::new();
+    let good = [Sample::Fresh(50_000), Sample::Fresh(40_000)];
+    // Fan 1's controller never answers, from the first period on.
+    let dead = [Some(Rpm(6000)), None];
+    for _ in 0..2 {
+        let out = z.step(&good, &dead, SEC, &mut q);
+        assert!(!out.failsafe, "within the tach retries");
+    }
+    let out = z.step(&good, &dead, SEC, &mut q);
+    assert!(out.failsafe);
+    assert_eq!(out.causes, FailsafeCauses::FAN_UNREADABLE);
+    assert_eq!(duties(&out), [1000, 1000]);
+    assert!(z.fans()[1].is_unreadable());
+    assert!(!z.fans()[1].is_stalled(), "unknown speed is not a stall");
+    assert_eq!(
+        drain(&mut q),
+        [
+            Event::FanUnreadable {
+                zone: ZoneId(1),
+                fan: FanId(1),
+                failed_reads: 3
+            },
+            Event::FailsafeEntered {
+                zone: ZoneId(1),
+                causes: FailsafeCauses::FAN_UNREADABLE
+            },
+        ]
+    );
+    for _ in 0..50 {
+        assert_eq!(duties(&z.step(&good, &dead, SEC, &mut q)), [1000, 1000]);
+    }
+    assert!(q.is_empty(), "reported once, not every period");
+    // The controller answers again: reported, and failsafe is left after the same
+    // exit_after = 2 good periods as any other cause.
+    let out = z.step(&good, &TURNING, SEC, &mut q);
+    assert!(out.failsafe);
+    assert_eq!(
+        q.pop(),
+        Some(Event::FanReadable {
+            zone: ZoneId(1),
+            fan: FanId(1),
+            rpm: Rpm(6000)
+        })
+    );
+    let out = z.step(&good, &TURNING, SEC, &mut q);
+    assert!(!out.failsafe);
+    assert!(matches!(q.pop(), Some(Event::FailsafeLeft { .. })));
+}
+
+#[test]
+fn tach_retries_are_configurable_per_fan() {
+    let sensors = [sensor(SensorLimits::TCTL, Thresholds::default())];
+    let input = ZoneInput::new(&[CPU], Combine::Hottest, dimm_table()).unwrap();
+    let fans = [
+        ZoneFan::new(FanDrive::Duty, stall()).with_tach_retries(0),
+        ZoneFan::new(FanDrive::Duty, stall()).with_tach_retries(5),
+    ];
+    let mut z: Zone<1, 1, 2> =
+        Zone::new(config(FailsafePolicy::DEFAULT), &sensors, &[input], &fans).unwrap();
+    let mut q = EventQueue::<16>::new();
+    let out = z.step(
+        &[Sample::Fresh(60_000)],
+        &[None, Some(Rpm(6000))],
+        SEC,
+        &mut q,
+    );
+    assert_eq!(out.causes, FailsafeCauses::FAN_UNREADABLE, "no retries");
+    let mut z2: Zone<1, 1, 2> = Zone::new(
+        config(FailsafePolicy::DEFAULT),
+        &sensors,
+        &[input_clone()],
+        &fans,
+    )
+    .unwrap();
+    for _ in 0..5 {
+        let out = z2.step(
+            &[Sample::Fresh(60_000)],
+            &[Some(Rpm(6000)), None],
+            SEC,
+            &mut q,
+        );
+        assert!(out.causes.is_empty(), "five retries");
+    }
+    let out = z2.step(
+        &[Sample::Fresh(60_000)],
+        &[Some(Rpm(6000)), None],
+        SEC,
+        &mut q,
+    );
+    assert_eq!(out.causes, FailsafeCauses::FAN_UNREADABLE);
+}
+
+fn input_clone() -> ZoneInput {
+    ZoneInput::new(&[CPU], Combine::Hottest, dimm_table()).unwrap()
+}
+
+/// Steps `z` with `samples` and returns the duty written to fan 0.
+fn fan0(z: &mut Zone<4, 4, 2>, samples: &[Sample], dt: Period, q: &mut EventQueue<16>) -> u16 {
+    duties(&z.step(samples, &TURNING, dt, q))[0]
+}
+
+#[test]
+fn leaving_failsafe_ramps_the_fans_down_at_the_pid_slew_rate() {
+    let mut z = reference_zone(FailsafePolicy::uniform(Duty::FULL, 2));
+    let mut q = EventQueue::<16>::new();
+    let cool = [Sample::Fresh(50_000), Sample::Fresh(40_000)];
+    for _ in 0..3 {
+        assert_eq!(fan0(&mut z, &cool, SEC, &mut q), 300);
+    }
+    // The CPU sensor fails past its retries: full fans while the PID runs on (on the
+    // worst case, then without input) at its own, far lower, output.
+    let lost = [Sample::ReadFailed, Sample::Fresh(40_000)];
+    for _ in 0..5 {
+        fan0(&mut z, &lost, SEC, &mut q);
+    }
+    assert!(z.failsafe().is_active());
+    let mut written = Vec::new();
+    for i in 0..60 {
+        // Tctl dithers by its 0.125 °C step (a constant value would count as stuck).
+        let dither = [Sample::Fresh(50_000 + 125 * (i % 2)), cool[1]];
+        written.push(fan0(&mut z, &dither, SEC, &mut q));
+    }
+    assert!(!z.failsafe().is_active());
+    // One good period at full; with the second, failsafe is left and the fans fall
+    // by the reference loop's 20 ‰/s, never more (not straight to the loop's 30 %).
+    assert_eq!(written[..4], [1000, 980, 960, 940]);
+    for pair in written.windows(2) {
+        assert!(pair[0] - pair[1] <= 20, "{written:?}");
+    }
+    assert_eq!(
+        written.last(),
+        Some(&300),
+        "the loop's demand once caught up"
+    );
+    assert_eq!(z.exit_slew_down_per_s(), Some(20));
+}
+
+#[test]
+fn exit_ramp_follows_the_policy_rate_per_second_and_yields_to_new_failsafe() {
+    let mut policy = FailsafePolicy::uniform(Duty::FULL, 1);
+    policy.exit_slew_down_per_s = Some(50);
+    let mut z = reference_zone(policy);
+    let mut q = EventQueue::<16>::new();
+    let quarter = Period::new(MilliSeconds(250)).unwrap();
+    let cool = [Sample::Fresh(50_000), Sample::Fresh(40_000)];
+    fan0(&mut z, &cool, quarter, &mut q);
+    fan0(&mut z, &[Sample::Fresh(-100_000), cool[1]], quarter, &mut q);
+    assert!(z.failsafe().is_active());
+    // 50 ‰/s in 250 ms periods: 12.5 ‰ per period, rounded up (never faster).
+    let written: Vec<u16> = (0..8)
+        .map(|_| fan0(&mut z, &cool, quarter, &mut q))
+        .collect();
+    assert_eq!(written, [988, 975, 963, 950, 938, 925, 913, 900]);
+    assert!(z.is_ramping_down());
+    // A new cause during the ramp: straight back to the failsafe duty.
+    assert_eq!(
+        fan0(&mut z, &[Sample::Fresh(-100_000), cool[1]], quarter, &mut q),
+        1000
+    );
+    assert!(!z.is_ramping_down());
+}
+
+#[test]
+fn exit_ramp_is_also_the_floor_of_manual_and_rpm_fans() {
+    let mut policy = FailsafePolicy::uniform(Duty::FULL, 1);
+    policy.exit_slew_down_per_s = Some(100);
+    let sensors = [sensor(SensorLimits::TCTL, Thresholds::default())];
+    let input = ZoneInput::new(&[CPU], Combine::Hottest, dimm_table()).unwrap();
+    let fans = [
+        ZoneFan::new(FanDrive::Duty, stall()),
+        ZoneFan::new(
+            FanDrive::RpmTarget {
+                max_rpm: Rpm(10_000),
+            },
+            stall(),
+        ),
+    ];
+    let mut z: Zone<1, 1, 2> = Zone::new(config(policy), &sensors, &[input], &fans).unwrap();
+    z.set_manual(FanId(0), Some(Duty::from_percent(25)));
+    let mut q = EventQueue::<16>::new();
+    z.step(&[Sample::ReadFailed], &TURNING, SEC, &mut q);
+    z.step(&[Sample::NotPolled], &TURNING, SEC, &mut q);
+    assert!(z.failsafe().is_active(), "no reading yet");
+    let out = z.step(&[Sample::Fresh(40_000)], &TURNING, SEC, &mut q);
+    assert!(!out.failsafe);
+    assert_eq!(
+        out.commands.as_slice(),
+        [
+            FanCommand::Duty(Duty::from_percent(90)),
+            FanCommand::Rpm(Rpm(9_000))
+        ]
+    );
+}
+
+#[test]
+fn a_cpu_bouncing_through_the_critical_hysteresis_band_escalates() {
+    let mut policy = FailsafePolicy::DEFAULT;
+    policy.escalation = Some(EscalationPolicy {
+        causes: FailsafeCauses::CRITICAL,
+        after_periods: 6,
+        action: EscalationAction::PowerDown,
+    });
+    let mut z = reference_zone(policy);
+    let mut q = EventQueue::<16>::new();
+    // Critical at 95 °C, cleared below 93 °C: the CPU alternates 96 / 92 °C each period,
+    // faster than the 6-period escalation delay, and never cools for exit_after = 5.
+    let mut requested = Vec::new();
+    for i in 0..8 {
+        let cpu = if i % 2 == 0 { 96_000 } else { 92_000 };
+        z.step(
+            &[Sample::Fresh(cpu), Sample::Fresh(40_000)],
+            &TURNING,
+            SEC,
+            &mut q,
+        );
+        if drain(&mut q)
+            .iter()
+            .any(|e| matches!(e, Event::EscalationRequested { .. }))
+        {
+            requested.push(i);
+        }
+    }
+    // Period 7 (index 6) is the first with the cause active after 6 periods.
+    assert_eq!(requested, [6]);
 }
