@@ -1,5 +1,7 @@
 //! Behaviour of the fixed-point PID, one property per test. Test-only (floats compare
 //! the filter with its formula).
+//!
+//! Test-only: the parent module declares this file under `#[cfg(test)]`.
 
 #[cfg(test)]
 use proptest::prelude::*;

@@ -1,5 +1,7 @@
 //! The hwmon backend against sysfs trees generated in a temporary directory, laid out as
 //! the kernel does: `class/hwmon/hwmonN` with a `device` link into `devices/`.
+//!
+//! Test-only: the parent module declares this file under `#[cfg(test)]`.
 
 use super::*;
 use std::fs;

@@ -1,5 +1,7 @@
 //! The SMBus layer against a fake fd layer: operation mapping, error mapping, refusals,
 //! and ioctl counts.
+//!
+//! Test-only: the parent module declares this file under `#[cfg(test)]`.
 
 use super::fake::*;
 use super::*;

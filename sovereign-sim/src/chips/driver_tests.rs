@@ -1,6 +1,8 @@
 //! The real `sovereign-hal` drivers read the simulated chips: they get the values the
 //! chips hold within each chip's resolution, and every bus fault kind reaches them as
 //! the error (or value) a real failure would produce.
+//!
+//! Test-only: the parent module declares this file under `#[cfg(test)]`.
 
 use sovereign_hal::chips::ErrorKind as ChipErrorKind;
 use sovereign_hal::chips::emc230x::{Emc230x, FanMask, FanStatus, Variant as EmcVariant};

@@ -1,5 +1,7 @@
 //! Plant tests: steady states against the THERMAL.md §8.3 arithmetic, time constants,
 //! fans, throttling, determinism.
+//!
+//! Test-only: the parent module declares this file under `#[cfg(test)]`.
 
 use super::*;
 

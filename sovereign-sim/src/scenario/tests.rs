@@ -1,4 +1,6 @@
 //! Runner tests: determinism, validation, faults, outcomes, baselines.
+//!
+//! Test-only: the parent module declares this file under `#[cfg(test)]`.
 
 use super::baselines::{Fancontrol, FancontrolConfig, FixedDuty, PhosphorPid, PhosphorPidConfig};
 use super::*;

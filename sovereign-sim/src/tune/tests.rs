@@ -1,5 +1,7 @@
 //! Tuning tests: the relay finds the operating point and the stability boundary, the
 //! rules are the published ones, the search improves and respects its bounds.
+//!
+//! Test-only: the parent module declares this file under `#[cfg(test)]`.
 
 use super::*;
 use crate::plant::Workload;

@@ -1,4 +1,6 @@
 //! Zone behaviour a user would notice: which duty the fans get, and when.
+//!
+//! Test-only: the parent module declares this file under `#[cfg(test)]`.
 
 extern crate std;
 use std::vec::Vec;
