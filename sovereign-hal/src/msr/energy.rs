@@ -13,10 +13,22 @@
 //!
 //! A counter wraps after 2³² counts: 65 536 J at ESU 16, which a package drawing 360 W
 //! spends in ≈ 182 s. Two readings cannot tell apart "Δ counts" from "Δ + k·2³²
-//! counts", so **more than one wrap between two readings is invisible** and the energy
-//! of the lost wraps is gone. Read each counter at least every
+//! counts", nor a wrap from a counter that was reset (see below), so
+//! [`EnergyAccumulator`] only trusts a step of **less than half a wrap** (2³¹ counts,
+//! ≈ 91 s at 360 W and ESU 16). Read each counter at least every
 //! [`RaplUnits::max_safe_sample_interval`] for the highest power the domain can draw
 //! (≈ 60 s at 360 W and ESU 16).
+//!
+//! ## Wrap or reset?
+//!
+//! A counter that restarts (firmware or SMU reset, CPU hotplug, resume) goes *back* by
+//! less than a wrap. Taken as a wrap, that would add up to 2³² counts (65 536 J at ESU
+//! 16) of energy never spent — a phantom power spike. The choice here follows perf's
+//! signed 32-bit delta (HARDWARE.md §7): a step of 2³¹ counts or more (which perf reads
+//! as negative) is a **reset**: nothing is added and the reading becomes the new
+//! baseline. A step below 2³¹, across the 2³² boundary or not, is a wrap and counts in
+//! full. A reset that lands more than 2³¹ counts below the previous reading is
+//! indistinguishable from a wrap and is counted as one.
 //!
 //! ## How this differs from what Linux shows
 //!
@@ -25,7 +37,8 @@
 //! [`amd_energy_legacy_delta`] restate them so tests (and users comparing numbers) can
 //! see where they differ from the exact arithmetic used here:
 //! - perf treats a delta as **signed 32-bit**: a jump of 2³¹ counts or more reads as
-//!   negative. Here the delta is taken modulo 2³² and is never negative.
+//!   negative. Here such a jump is a counter reset (nothing added, new baseline); the
+//!   total never goes down.
 //! - powercap multiplies by a **truncated** integer-nanojoule unit, so exactly 1 J
 //!   (65 536 counts at ESU 16) reads 999 948 µJ. Here it reads 1 000 000 µJ.
 //! - the old `amd_energy` hwmon driver added `u32::MAX − prev + new` on a wrap, losing
@@ -121,8 +134,9 @@ impl RaplUnits {
     /// The longest interval between two readings of an energy counter that is still
     /// safe when the domain draws up to `max_power`: a third of
     /// [`Self::counter_wrap_period`] (60.681 s at 360 W and ESU 16, whose wrap period is
-    /// 182.044 s). The margin covers a late reading (a busy or suspended daemon) and
-    /// short bursts above `max_power`; one wrap between readings is handled, two are not.
+    /// 182.044 s). [`EnergyAccumulator`] takes a step of half a wrap or more as a
+    /// counter reset, so the margin (up to 1.5× this interval stays below half a wrap)
+    /// covers a late reading (a busy daemon) and short bursts above `max_power`.
     /// `None` if `max_power` is zero or negative.
     pub fn max_safe_sample_interval(self, max_power: MilliWatts) -> Option<MilliSeconds> {
         self.counter_wrap_period(max_power)
@@ -173,9 +187,10 @@ pub const fn amd_energy_legacy_delta(prev: u32, now: u32) -> u64 {
 ///
 /// The total is kept in counts (`u64`, saturating; at ESU 16 that is 2⁴⁸ J), so no
 /// rounding is ever accumulated; conversions to µJ and mW are exact floors. The first
-/// reading only sets the baseline. Each later reading adds `(new − prev) mod 2³²`, which
-/// is right as long as the counter wrapped at most once since the previous reading —
-/// see the module's sampling requirement.
+/// reading only sets the baseline. Each later reading adds `(new − prev) mod 2³²` if
+/// that is below 2³¹ (a step forward, across a wrap or not); a step of 2³¹ or more is
+/// taken as a counter reset: nothing is added and the reading is the new baseline (see
+/// the module's "Wrap or reset?").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct EnergyAccumulator {
@@ -200,9 +215,14 @@ impl EnergyAccumulator {
     }
 
     /// Feeds one raw reading (the low 32 bits of the MSR). Returns the counts added since
-    /// the previous reading, or `None` for the first reading (baseline only).
+    /// the previous reading, or `None` if the reading only sets the baseline: the first
+    /// reading, or one after a counter reset (a step of 2³¹ counts or more).
     pub fn update(&mut self, raw: u32) -> Option<u32> {
-        let delta = self.last_raw.map(|prev| wrapping_delta(prev, raw));
+        let delta = self
+            .last_raw
+            .map(|prev| wrapping_delta(prev, raw))
+            // HARDWARE.md §7: perf reads a step ≥ 2³¹ as negative; here it is a reset.
+            .filter(|&d| d < 1 << 31);
         self.last_raw = Some(raw);
         if let Some(d) = delta {
             self.total_counts = self.total_counts.saturating_add(u64::from(d));
@@ -211,8 +231,8 @@ impl EnergyAccumulator {
     }
 
     /// Feeds one raw reading taken `elapsed` after the previous one and returns the
-    /// average power over that interval; `None` for the first reading or a zero interval
-    /// (the reading is still accumulated).
+    /// average power over that interval; `None` for a baseline-only reading (first, or
+    /// after a counter reset) or a zero interval (the reading is still accumulated).
     pub fn update_power(&mut self, raw: u32, elapsed: MilliSeconds) -> Option<MilliWatts> {
         let delta = self.update(raw)?;
         self.units.counts_to_power(u64::from(delta), elapsed)
@@ -325,15 +345,39 @@ mod tests {
     }
 
     #[test]
+    fn a_counter_that_goes_back_is_a_reset_not_a_wrap() {
+        // A firmware reset or CPU hotplug restarts the counter: it goes back by far less
+        // than a wrap. Read as a wrap it would add 2^32 − 0x1F_FF00 counts, ≈ 65 504 J
+        // of energy that was never spent; instead the reading becomes the new baseline.
+        let mut acc = EnergyAccumulator::new(ESU16);
+        assert_eq!(acc.update(0x0010_0000), None);
+        assert_eq!(acc.update(0x0020_0000), Some(0x0010_0000));
+        assert_eq!(acc.update(0x0000_0100), None);
+        assert_eq!(acc.total_counts(), 0x0010_0000);
+        assert_eq!(acc.last_raw(), Some(0x100));
+        // Counting resumes from the new baseline.
+        assert_eq!(acc.update(0x0000_0300), Some(0x200));
+        assert_eq!(acc.total_counts(), 0x0010_0200);
+        // No power either: the interval's energy is unknown.
+        assert_eq!(acc.update_power(0x10, MilliSeconds(1000)), None);
+        // A real wrap is a small step forward modulo 2^32 and still counts; the
+        // boundary is perf's: a delta perf reads as negative (≥ 2^31) is a reset.
+        assert_eq!(acc.update(0x7FFF_FFFF + 0x10), Some(0x7FFF_FFFF));
+        assert_eq!(acc.update(0x8000_000Fu32.wrapping_add(0x8000_0000)), None);
+    }
+
+    #[test]
     fn perf_reads_a_jump_of_two_pow_31_as_negative() {
         assert_eq!(perf_delta_counts(0, 0x8000_0000), i32::MIN);
         assert_eq!(perf_delta_counts(0, 0x7FFF_FFFF), i32::MAX);
         assert_eq!(perf_delta_counts(0xFFFF_FFF0, 0x10), 32);
-        // Here the same jump is 2^31 counts = 32 768 J at ESU 16.
+        // Here the same jump is a counter reset; one count less is 32 768 J at ESU 16.
         let mut acc = EnergyAccumulator::new(ESU16);
         acc.update(0);
-        assert_eq!(acc.update(0x8000_0000), Some(0x8000_0000));
-        assert_eq!(acc.total_energy(), MicroJoules(32_768_000_000));
+        assert_eq!(acc.update(0x8000_0000), None);
+        assert_eq!(acc.total_counts(), 0);
+        assert_eq!(acc.update(0xFFFF_FFFF), Some(0x7FFF_FFFF));
+        assert_eq!(acc.total_energy(), MicroJoules(32_767_999_984));
     }
 
     #[test]
@@ -402,7 +446,7 @@ mod tests {
 
         #[test]
         fn accumulator_total_is_the_sum_of_true_deltas(start in any::<u32>(),
-                                                       steps in proptest::collection::vec(0u32..=u32::MAX, 0..50)) {
+                                                       steps in proptest::collection::vec(0u32..(1 << 31), 0..50)) {
             let mut acc = EnergyAccumulator::new(ESU16);
             let mut raw = start;
             acc.update(raw);
