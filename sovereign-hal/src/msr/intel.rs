@@ -164,8 +164,13 @@ pub const fn decode_temperature(
 }
 
 /// Accumulates `MSR_SMI_COUNT` readings into a total that survives the 32-bit wrap
-/// (turbostat masks the MSR to 32 bits; HARDWARE.md §8). Deltas are taken modulo 2³²,
-/// so at most one wrap (≈ 4·10⁹ SMIs) may happen between readings.
+/// (turbostat masks the MSR to 32 bits; HARDWARE.md §8). Deltas are taken modulo 2³².
+///
+/// Wrap or reset: a count that goes back (the MSR restarts at a CPU reset or resume)
+/// would read modulo 2³² as ≈ 4·10⁹ SMIs. As perf's `msr` PMU sign-extends the delta
+/// from bit 31 (HARDWARE.md §8), a step of 2³¹ or more is taken as a **reset**: nothing
+/// is added and the value becomes the new baseline. A real step that large (2·10⁹ SMIs
+/// between two readings) cannot happen at any plausible reading interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SmiCounter {
@@ -183,10 +188,15 @@ impl SmiCounter {
     }
 
     /// Feeds one raw `MSR_SMI_COUNT` value. Returns the SMIs since the previous value,
-    /// `None` for the first (baseline only).
+    /// `None` if the value only sets the baseline: the first, or one after a reset (a
+    /// step of 2³¹ or more).
     pub fn update(&mut self, raw: u64) -> Option<u32> {
         let now = raw as u32;
-        let delta = self.prev.map(|p| now.wrapping_sub(p));
+        let delta = self
+            .prev
+            .map(|p| now.wrapping_sub(p))
+            // HARDWARE.md §8: perf reads a step ≥ 2³¹ as negative; here it is a reset.
+            .filter(|&d| d < 1 << 31);
         self.prev = Some(now);
         if let Some(d) = delta {
             self.total = self.total.saturating_add(u64::from(d));
@@ -319,6 +329,19 @@ mod tests {
         assert_eq!(c.update(0xBBBB_0000_0000_0003), Some(5));
         assert_eq!(c.update(3), Some(0));
         assert_eq!(c.total(), 5);
+    }
+
+    #[test]
+    fn smi_count_going_back_is_a_reset_not_four_billion_smis() {
+        // MSR_SMI_COUNT restarts from 0 at a CPU reset (or S3 resume). Read as a wrap,
+        // 1000 → 2 would be 4 294 966 298 SMIs — an SMI storm that never happened.
+        let mut c = SmiCounter::new();
+        assert_eq!(c.update(990), None);
+        assert_eq!(c.update(1000), Some(10));
+        assert_eq!(c.update(2), None);
+        assert_eq!(c.total(), 10);
+        assert_eq!(c.update(7), Some(5));
+        assert_eq!(c.total(), 15);
     }
 
     struct Fake;
