@@ -47,6 +47,12 @@ pub fn effective_frequency(
 
 /// Keeps the previous APERF/MPERF pair of one CPU and turns each new pair into an
 /// effective frequency. Deltas are taken modulo 2⁶⁴, so a counter wrap is harmless.
+///
+/// Wrap or reset: a 64-bit counter at 10 GHz needs 58 years to wrap, so a counter that
+/// goes back was reset (CPU offline/online, resume, firmware). Modulo 2⁶⁴ that would
+/// read as the base frequency (both reset) or as garbage (one reset), so a delta of 2⁶³
+/// or more in either counter is taken as a reset: no frequency, the pair becomes the new
+/// baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AperfMperf {
@@ -64,16 +70,22 @@ impl AperfMperf {
         }
     }
 
-    /// Feeds one (APERF, MPERF) pair. Returns `None` for the first pair (baseline only),
-    /// else the effective frequency in kHz since the previous pair, or the error of
+    /// Feeds one (APERF, MPERF) pair. Returns `None` if the pair only sets the baseline
+    /// (the first pair, or one after a counter reset: a delta ≥ 2⁶³), else the effective
+    /// frequency in kHz since the previous pair, or the error of
     /// [`effective_frequency_khz`] (e.g. MPERF did not advance). The pair becomes the
     /// new baseline either way.
     pub fn update_khz(&mut self, aperf: u64, mperf: u64) -> Option<Result<u32, DecodeError>> {
         let prev = self.prev.replace((aperf, mperf))?;
+        let delta_aperf = aperf.wrapping_sub(prev.0);
+        let delta_mperf = mperf.wrapping_sub(prev.1);
+        if delta_aperf >= 1 << 63 || delta_mperf >= 1 << 63 {
+            return None;
+        }
         Some(effective_frequency_khz(
             self.base_khz,
-            aperf.wrapping_sub(prev.0),
-            mperf.wrapping_sub(prev.1),
+            delta_aperf,
+            delta_mperf,
         ))
     }
 
@@ -144,6 +156,20 @@ mod tests {
         assert_eq!(s.update_khz(200, 0), Some(Err(DecodeError::Invalid)));
         s.reset();
         assert_eq!(s.update_khz(1, 1), None);
+    }
+
+    #[test]
+    fn counters_going_back_are_a_reset_not_a_frequency() {
+        // After a CPU comes back online (or a resume) both counters restarted near 0.
+        // Modulo 2^64 both deltas are ≈ 2^64 and their ratio ≈ 1: it would read as the
+        // base frequency, a plausible number that is wrong. It is a new baseline.
+        let mut s = AperfMperf::new(2_000_000);
+        assert_eq!(s.update_khz(1_000_000_000_000, 900_000_000_000), None);
+        assert_eq!(s.update_khz(3_000_000, 2_000_000), None);
+        assert_eq!(s.update_khz(6_000_000, 4_000_000), Some(Ok(3_000_000)));
+        // Only MPERF restarted: ratio near 0 otherwise (a CPU "at 0 MHz").
+        assert_eq!(s.update_khz(9_000_000, 10), None);
+        assert_eq!(s.update_khz(9_000_400, 210), Some(Ok(4_000_000)));
     }
 
     proptest! {
