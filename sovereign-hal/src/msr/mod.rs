@@ -92,7 +92,12 @@ pub mod amd;
 pub mod aperf;
 pub mod energy;
 pub mod intel;
-#[cfg(feature = "x86-rdmsr")]
+// Gated on the target too, so a non-x86 build with the feature stops at the crate's one
+// `compile_error!` instead of also failing on the missing `x86` dependency.
+#[cfg(all(
+    feature = "x86-rdmsr",
+    any(target_arch = "x86", target_arch = "x86_64")
+))]
 pub mod x86;
 
 pub use aperf::AperfMperf;
