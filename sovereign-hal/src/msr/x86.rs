@@ -13,13 +13,19 @@
 //! RDMSR, is tested.
 #![allow(unsafe_code)]
 
+use core::marker::PhantomData;
+
 use super::{ErrorKind, MsrReader};
 
 /// Reads MSRs with RDMSR on the CPU it was created for.
+///
+/// Neither `Send` nor `Sync`: a reader is bound to the CPU (and so the thread or
+/// context) that created it, and safe code must not be able to move it elsewhere.
 #[derive(Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RdmsrReader {
     cpu: u32,
+    _bound_to_this_context: PhantomData<*const ()>,
 }
 
 impl RdmsrReader {
@@ -35,7 +41,10 @@ impl RdmsrReader {
     ///
     /// Calls for any other `cpu` execute nothing and are always safe.
     pub const unsafe fn new(executing_cpu: u32) -> Self {
-        Self { cpu: executing_cpu }
+        Self {
+            cpu: executing_cpu,
+            _bound_to_this_context: PhantomData,
+        }
     }
 
     /// The CPU this reader reads.
