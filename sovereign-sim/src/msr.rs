@@ -24,7 +24,8 @@
 //! Unknown MSRs fail with [`ErrorKind::Unsupported`] (a #GP on real hardware), CPUs out
 //! of range with [`ErrorKind::NoSuchCpu`]. Faults from a [`FaultPlan`] apply per MSR:
 //! `MsrUnsupported` and `ForcedCounterWrap` (the counter jumps to just below the wrap
-//! when the window opens). A window that opens at 0 s, before a reader takes its first
+//! when the window opens, i.e. at the first advance that reaches it, even if the whole
+//! window fits between two advances). A window that opens at 0 s, before a reader takes its first
 //! sample, makes the counter *start* near the wrap, so the wrap itself is the only
 //! thing the reader sees; a window opening later is also a jump in the counter.
 
@@ -193,7 +194,7 @@ impl SimMsr {
     pub fn set_fault_plan(&mut self, plan: FaultPlan) {
         self.wraps_applied = vec![false; plan.windows().len()];
         self.plan = plan;
-        self.apply_wraps();
+        self.apply_wraps(self.time_s);
     }
 
     /// Sets the current P-state index (clamped to the defined states) and the actual
@@ -250,11 +251,14 @@ impl SimMsr {
         self.tsc += self.base_mhz * 1e6 * dt_s;
         self.mperf += self.base_mhz * 1e6 * dt_s;
         self.aperf += self.actual_mhz * 1e6 * dt_s;
+        let since_s = self.time_s;
         self.time_s += dt_s;
-        self.apply_wraps();
+        self.apply_wraps(since_s);
     }
 
-    fn apply_wraps(&mut self) {
+    /// Applies every forced wrap whose window has opened by now and overlaps
+    /// `(since_s, now]`: a window that fits between two advances still happened.
+    fn apply_wraps(&mut self, since_s: f64) {
         let t = self.time_s;
         let pkg_msr = self.pkg_msr();
         let core_msr = self.core_msr();
@@ -262,7 +266,8 @@ impl SimMsr {
             let Fault::ForcedCounterWrap { counts_before_wrap } = w.fault else {
                 continue;
             };
-            if !w.active_at(t) || self.wraps_applied.get(i).copied().unwrap_or(true) {
+            let opened = w.start_s <= t && (w.active_at(t) || w.end_s > since_s);
+            if !opened || self.wraps_applied.get(i).copied().unwrap_or(true) {
                 continue;
             }
             if let Some(done) = self.wraps_applied.get_mut(i) {
@@ -600,6 +605,42 @@ mod tests {
         m.advance(2.0, 360.0, 240.0);
         let (c1, _) = read_amd_core_energy(&mut m, 0).unwrap();
         assert_eq!(acc.update_power(c1, MilliSeconds(2000)).unwrap().0, 30_000);
+    }
+
+    #[test]
+    fn a_wrap_window_between_two_advances_still_jumps_the_counter() {
+        // The window [10.25, 10.75) s lies between the 1 s samples at 10 s and 11 s: the
+        // forced wrap happened in it, so the 11 s sample must show the jump.
+        let mut m = SimMsr::new(CpuVendor::Amd, 8);
+        let mut plan = FaultPlan::new(100.0).unwrap();
+        plan.add(
+            FaultTarget::Msr {
+                msr: AMD_PKG_ENERGY_STATUS,
+            },
+            10.25,
+            10.75,
+            Fault::ForcedCounterWrap {
+                counts_before_wrap: 100_000,
+            },
+        )
+        .unwrap();
+        m.set_fault_plan(plan);
+        let (raw, units) = read_amd_package_energy(&mut m, 0).unwrap();
+        let mut acc = EnergyAccumulator::new(units);
+        acc.update(raw);
+        let mut powers = Vec::new();
+        for _ in 0..20 {
+            m.advance(1.0, 360.0, 240.0);
+            let (raw, _) = read_amd_package_energy(&mut m, 0).unwrap();
+            powers.push(acc.update_power(raw, MilliSeconds(1000)).unwrap().0);
+        }
+        for (i, p) in powers.iter().enumerate() {
+            if i == 10 {
+                assert!(*p > 1_000_000, "the jump shows at 11 s: {p} mW");
+            } else {
+                assert!((p - 360_000).abs() <= 1, "{p} mW at step {i}");
+            }
+        }
     }
 
     #[test]
