@@ -363,3 +363,11 @@ fn sovereign_pid_fails_safe_on_a_dropout_and_refuses_unrepresentable_gains() {
     };
     assert!(SovereignPid::from_gains(&nan, 80.0).is_err());
 }
+
+#[test]
+fn a_plot_with_a_non_finite_setpoint_is_an_error_not_a_panic() {
+    for sp in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
+        let e = super::svg_string("x", &[], sp).unwrap_err();
+        assert!(e.to_string().contains("setpoint"), "{e}");
+    }
+}
