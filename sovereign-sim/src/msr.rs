@@ -33,6 +33,8 @@ use sovereign_hal::msr::{ErrorKind, MsrReader};
 
 use crate::fault::{Fault, FaultPlan};
 
+/// Most CPUs a [`SimMsr`] models (Linux's largest `NR_CPUS`); larger counts are capped.
+pub const MAX_CPUS: u32 = 8192;
 /// AMD RAPL unit register (HARDWARE.md §7).
 pub const AMD_RAPL_POWER_UNIT: u32 = 0xC001_0299;
 /// AMD per-core energy counter.
@@ -145,11 +147,12 @@ pub struct SimMsr {
 }
 
 impl SimMsr {
-    /// A socket with `cpus` logical CPUs (at least 1) of `vendor`, ESU 16 (2^−16 J per
+    /// A socket with `cpus` logical CPUs (1 ..= [`MAX_CPUS`]) of `vendor`, ESU 16 (2^−16 J per
     /// count), base and actual clock 2250 MHz. AMD P-states: P0 2250, P1 1800, P2
     /// 1500 MHz (FID 90/72/60, DID 8), current P0, limit index 2.
     pub fn new(vendor: CpuVendor, cpus: u32) -> Self {
-        let cpus = cpus.max(1);
+        // One energy counter per CPU: an absurd count must not exhaust memory.
+        let cpus = cpus.clamp(1, MAX_CPUS);
         Self {
             vendor,
             cpus,
@@ -641,6 +644,15 @@ mod tests {
                 assert!((p - 360_000).abs() <= 1, "{p} mW at step {i}");
             }
         }
+    }
+
+    #[test]
+    fn an_absurd_cpu_count_is_capped() {
+        // Not run before the fix on purpose: u32::MAX counters would try to allocate
+        // 64 GiB on a shared machine.
+        let m = SimMsr::new(CpuVendor::Amd, u32::MAX);
+        assert_eq!(m.cpus(), MAX_CPUS);
+        assert_eq!(SimMsr::new(CpuVendor::Amd, 0).cpus(), 1);
     }
 
     #[test]
