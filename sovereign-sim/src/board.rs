@@ -271,15 +271,21 @@ impl<P: BoardPlant> ReferenceBoard<P> {
             chips.push(HwmonChip::spd5118(device, i64::from(t), 85_000, 95_000));
         }
         let b = &self.board_bus;
+        // HARDWARE.md §3a: `fanN_fault` is bit n of the drive-fail status (0x27), which
+        // the chip sets for a driven fan whose rotor the fault plan holds. The chip only
+        // learns its faults on a bus transfer, so take them from the plan at this time.
+        let stalled = self.fault_stalled_fans(s.time_s);
         let (rpm, pwm, fault) = b
             .with_device::<Emc2305, _>(EMC2305_ADDRESS, |c| {
                 let mut rpm = [0u32; FANS];
                 let mut pwm = [0u8; FANS];
+                let mut fault = [false; FANS];
                 for fan in 0..FANS {
                     rpm[fan] = rpm_from_tach(c.tach_register(fan)).map_or(0, |r| r.0);
                     pwm[fan] = c.drive(fan);
+                    fault[fan] = pwm[fan] > 0 && (stalled >> fan) & 1 == 1;
                 }
-                (rpm, pwm, [false; FANS])
+                (rpm, pwm, fault)
             })
             .unwrap_or(([0; FANS], [0; FANS], [true; FANS]));
         let seg = u32::from(BOARD_SEGMENT);
@@ -603,6 +609,47 @@ mod tests {
         }
         assert!(!board.plant.stalled[1]);
         assert!(fans.read_rpm(1).unwrap().0 > 0);
+    }
+
+    #[test]
+    fn the_hwmon_mirror_reports_a_stalled_fan_as_faulty() {
+        let mut board = ReferenceBoard::new(ToyPlant::new(), 1);
+        let mut plan = FaultPlan::new(100.0).unwrap();
+        plan.add(
+            FaultTarget::Device {
+                segment: BOARD_SEGMENT,
+                address: EMC2305_ADDRESS,
+            },
+            5.0,
+            10.0,
+            Fault::FanStall { fan: 1 },
+        )
+        .unwrap();
+        board.set_fault_plan(plan);
+        let mut fans = Emc230x::new(board.board_bus.clone(), EMC2305_ADDRESS);
+        fans.probe().unwrap();
+        for fan in 0..FANS as u8 {
+            fans.set_duty(fan, Duty::from_percent(50)).unwrap();
+        }
+        let fault = |board: &ReferenceBoard<ToyPlant>, file: &str| {
+            let chips = board.hwmon_chips();
+            let emc = chips.iter().find(|c| c.name == "emc2305").unwrap();
+            let (_, v) = emc.attributes.iter().find(|(n, _)| n == file).unwrap();
+            v.clone()
+        };
+        board.step(1.0);
+        assert_eq!(fault(&board, "fan2_fault"), "0");
+        for _ in 0..6 {
+            board.step(1.0);
+        }
+        // HARDWARE.md §3a: fanN_fault is bit n of the drive-fail status (0x27), which
+        // the chip sets for the stalled, driven fan.
+        assert_eq!(fault(&board, "fan2_fault"), "1");
+        assert_eq!(fault(&board, "fan1_fault"), "0");
+        for _ in 0..5 {
+            board.step(1.0);
+        }
+        assert_eq!(fault(&board, "fan2_fault"), "0");
     }
 
     #[test]

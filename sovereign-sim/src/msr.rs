@@ -24,7 +24,8 @@
 //! Unknown MSRs fail with [`ErrorKind::Unsupported`] (a #GP on real hardware), CPUs out
 //! of range with [`ErrorKind::NoSuchCpu`]. Faults from a [`FaultPlan`] apply per MSR:
 //! `MsrUnsupported` and `ForcedCounterWrap` (the counter jumps to just below the wrap
-//! when the window opens). A window that opens at 0 s, before a reader takes its first
+//! when the window opens, i.e. at the first advance that reaches it, even if the whole
+//! window fits between two advances). A window that opens at 0 s, before a reader takes its first
 //! sample, makes the counter *start* near the wrap, so the wrap itself is the only
 //! thing the reader sees; a window opening later is also a jump in the counter.
 
@@ -32,6 +33,8 @@ use sovereign_hal::msr::{ErrorKind, MsrReader};
 
 use crate::fault::{Fault, FaultPlan};
 
+/// Most CPUs a [`SimMsr`] models (Linux's largest `NR_CPUS`); larger counts are capped.
+pub const MAX_CPUS: u32 = 8192;
 /// AMD RAPL unit register (HARDWARE.md §7).
 pub const AMD_RAPL_POWER_UNIT: u32 = 0xC001_0299;
 /// AMD per-core energy counter.
@@ -144,11 +147,12 @@ pub struct SimMsr {
 }
 
 impl SimMsr {
-    /// A socket with `cpus` logical CPUs (at least 1) of `vendor`, ESU 16 (2^−16 J per
+    /// A socket with `cpus` logical CPUs (1 ..= [`MAX_CPUS`]) of `vendor`, ESU 16 (2^−16 J per
     /// count), base and actual clock 2250 MHz. AMD P-states: P0 2250, P1 1800, P2
     /// 1500 MHz (FID 90/72/60, DID 8), current P0, limit index 2.
     pub fn new(vendor: CpuVendor, cpus: u32) -> Self {
-        let cpus = cpus.max(1);
+        // One energy counter per CPU: an absurd count must not exhaust memory.
+        let cpus = cpus.clamp(1, MAX_CPUS);
         Self {
             vendor,
             cpus,
@@ -193,7 +197,7 @@ impl SimMsr {
     pub fn set_fault_plan(&mut self, plan: FaultPlan) {
         self.wraps_applied = vec![false; plan.windows().len()];
         self.plan = plan;
-        self.apply_wraps();
+        self.apply_wraps(self.time_s);
     }
 
     /// Sets the current P-state index (clamped to the defined states) and the actual
@@ -250,11 +254,14 @@ impl SimMsr {
         self.tsc += self.base_mhz * 1e6 * dt_s;
         self.mperf += self.base_mhz * 1e6 * dt_s;
         self.aperf += self.actual_mhz * 1e6 * dt_s;
+        let since_s = self.time_s;
         self.time_s += dt_s;
-        self.apply_wraps();
+        self.apply_wraps(since_s);
     }
 
-    fn apply_wraps(&mut self) {
+    /// Applies every forced wrap whose window has opened by now and overlaps
+    /// `(since_s, now]`: a window that fits between two advances still happened.
+    fn apply_wraps(&mut self, since_s: f64) {
         let t = self.time_s;
         let pkg_msr = self.pkg_msr();
         let core_msr = self.core_msr();
@@ -262,7 +269,8 @@ impl SimMsr {
             let Fault::ForcedCounterWrap { counts_before_wrap } = w.fault else {
                 continue;
             };
-            if !w.active_at(t) || self.wraps_applied.get(i).copied().unwrap_or(true) {
+            let opened = w.start_s <= t && (w.active_at(t) || w.end_s > since_s);
+            if !opened || self.wraps_applied.get(i).copied().unwrap_or(true) {
                 continue;
             }
             if let Some(done) = self.wraps_applied.get_mut(i) {
@@ -603,6 +611,51 @@ mod tests {
         m.advance(2.0, 360.0, 240.0);
         let (c1, _) = read_amd_core_energy(&mut m, 0).unwrap();
         assert_eq!(acc.update_power(c1, MilliSeconds(2000)).unwrap().0, 30_000);
+    }
+
+    #[test]
+    fn a_wrap_window_between_two_advances_still_jumps_the_counter() {
+        // The window [10.25, 10.75) s lies between the 1 s samples at 10 s and 11 s: the
+        // forced wrap happened in it, so the 11 s sample must show the jump.
+        let mut m = SimMsr::new(CpuVendor::Amd, 8);
+        let mut plan = FaultPlan::new(100.0).unwrap();
+        plan.add(
+            FaultTarget::Msr {
+                msr: AMD_PKG_ENERGY_STATUS,
+            },
+            10.25,
+            10.75,
+            Fault::ForcedCounterWrap {
+                counts_before_wrap: 100_000,
+            },
+        )
+        .unwrap();
+        m.set_fault_plan(plan);
+        let (raw, units) = read_amd_package_energy(&mut m, 0).unwrap();
+        let mut acc = EnergyAccumulator::new(units);
+        acc.update(raw);
+        let mut powers = Vec::new();
+        for _ in 0..20 {
+            m.advance(1.0, 360.0, 240.0);
+            let (raw, _) = read_amd_package_energy(&mut m, 0).unwrap();
+            powers.push(acc.update_power(raw, MilliSeconds(1000)).unwrap().0);
+        }
+        for (i, p) in powers.iter().enumerate() {
+            if i == 10 {
+                assert!(*p > 1_000_000, "the jump shows at 11 s: {p} mW");
+            } else {
+                assert!((p - 360_000).abs() <= 1, "{p} mW at step {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_absurd_cpu_count_is_capped() {
+        // Not run before the fix on purpose: u32::MAX counters would try to allocate
+        // 64 GiB on a shared machine.
+        let m = SimMsr::new(CpuVendor::Amd, u32::MAX);
+        assert_eq!(m.cpus(), MAX_CPUS);
+        assert_eq!(SimMsr::new(CpuVendor::Amd, 0).cpus(), 1);
     }
 
     #[test]

@@ -92,6 +92,9 @@ pub struct PmbusVrm {
     noise_c: f64,
 }
 
+/// Most rails one PMBus device can have: PAGE is one byte and 0xFF means "all pages".
+pub const MAX_PAGES: usize = 255;
+
 /// Encodes `value` in PMBus LINEAR11 with the smallest exponent whose mantissa fits in
 /// 11 signed bits (HARDWARE.md §5: exponent bits 15:11, mantissa bits 10:0).
 pub fn linear11(value: f64) -> u16 {
@@ -121,15 +124,17 @@ fn linear16_vout(volts: f64) -> u16 {
 }
 
 impl PmbusVrm {
-    /// A VRM with `pages` rails (at least 1), all on and measuring zero.
+    /// A VRM with `pages` rails (at least 1, at most [`MAX_PAGES`]), all on and
+    /// measuring zero.
     pub fn new(pages: usize) -> Self {
+        let pages = pages.clamp(1, MAX_PAGES);
         let page = Page {
             telemetry: RailTelemetry::default(),
             operation: 0x80,
             latched_status: 0,
         };
         Self {
-            pages: vec![page; pages.max(1)],
+            pages: vec![page; pages],
             page: 0,
             command: CMD_STATUS_WORD,
             write_protect: 0,
@@ -309,6 +314,16 @@ mod tests {
     use super::*;
     use crate::bus::{BusMode, BusSpeed, SimBus};
     use sovereign_hal::smbus::{Error as _, ErrorKind, Smbus};
+
+    #[test]
+    fn an_absurd_page_count_is_capped_not_a_panic() {
+        // PAGE is one byte (0xFF = all pages): at most 255 rails are addressable.
+        let mut bus = SimBus::new(0, BusSpeed::Standard100k, BusMode::SmbusOnly);
+        bus.add_device(0x60, Box::new(PmbusVrm::new(usize::MAX)))
+            .unwrap();
+        bus.write_byte_data(0x60, CMD_PAGE, 254).unwrap();
+        assert_eq!(bus.read_byte_data(0x60, CMD_PAGE).unwrap(), 254);
+    }
 
     /// HARDWARE.md §5 LINEAR11 decode to milli-units (× `scale`), floor shifts.
     fn kernel_linear11(w: u16, scale: i64) -> i64 {

@@ -144,7 +144,7 @@ pub struct PlantParams {
     /// is the ±30 RPM tach wander of a 10 000 RPM fan.
     pub fan_rpm_jitter: f64,
     /// How often new noise values are drawn, s (on the simulated clock, independent of
-    /// the integration step).
+    /// the integration step); at least `max_substep_s`.
     pub noise_interval_s: f64,
 
     // ---- Integration ----
@@ -364,6 +364,15 @@ impl PlantParams {
                 },
             });
         }
+        if self.noise_interval_s < self.max_substep_s {
+            // Inputs, noise included, are held over a sub-step, so a finer noise grid
+            // only costs draws; below the clock's resolution `Plant::step` never ends.
+            return Err(ParamError::new(
+                "noise_interval_s",
+                self.noise_interval_s,
+                "must be at least max_substep_s: noise is held constant over a sub-step",
+            ));
+        }
         Ok(())
     }
 }
@@ -544,6 +553,19 @@ mod tests {
             matches!(e.reason, ParamReason::UnstableStep { tau_s, .. } if (tau_s - 1.0).abs() < 1e-12)
         );
         assert!(e.to_string().contains("1.000 s or less"), "{e}");
+    }
+
+    #[test]
+    fn a_noise_interval_shorter_than_the_substep_is_rejected() {
+        // Noise is held over a sub-step anyway; a finer grid only makes `Plant::step`
+        // draw (and, once the interval is below the clock's resolution, loop) forever.
+        let p = PlantParams {
+            noise_interval_s: 1e-15,
+            ..PlantParams::reference()
+        };
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.field, "noise_interval_s");
+        assert!(e.to_string().contains("max_substep_s"), "{e}");
     }
 
     #[test]

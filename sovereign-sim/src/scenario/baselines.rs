@@ -230,6 +230,9 @@ pub struct FancontrolConfig {
     pub min_temp_c: i32,
     /// `MAXTEMP`, °C: at or above it the fan runs at `MAXPWM`.
     pub max_temp_c: i32,
+    /// `MINSTART`: the PWM written for 1 s to start a fan whose PWM was 0 before the
+    /// curve's value is written.
+    pub min_start: u8,
     /// `MINSTOP`: the PWM the curve starts from just above `MINTEMP`.
     pub min_stop: u8,
     /// `MINPWM`: the PWM at or below `MINTEMP`.
@@ -247,6 +250,9 @@ impl Default for FancontrolConfig {
             interval_s: 10,
             min_temp_c: 50,
             max_temp_c: 90,
+            // What pwmconfig would find for the reference fans (start at d_min = 20 %,
+            // THERMAL.md §8.2) plus a margin; unused while MINPWM keeps the fans turning.
+            min_start: 64,
             min_stop: 51,
             min_pwm: 51,
             max_pwm: 255,
@@ -255,21 +261,24 @@ impl Default for FancontrolConfig {
 }
 
 /// lm-sensors `fancontrol`'s linear curve, restated: every `INTERVAL` seconds read the
-/// temperature in whole degrees (millidegrees ÷ 1000, truncated), then
+/// temperature as the raw sysfs value in millidegrees (the script scales MINTEMP and
+/// MAXTEMP by 1000 rather than rounding the reading to whole degrees), then
 ///
 /// ```text
-/// T ≤ MINTEMP            → MINPWM
-/// T ≥ MAXTEMP            → MAXPWM
-/// otherwise              → (T − MINTEMP)·(MAXPWM − MINSTOP) / (MAXTEMP − MINTEMP) + MINSTOP
+/// T ≤ MINTEMP·1000       → MINPWM
+/// T ≥ MAXTEMP·1000       → MAXPWM
+/// otherwise              → (T − MINTEMP·1000)·(MAXPWM − MINSTOP) / ((MAXTEMP − MINTEMP)·1000) + MINSTOP
 /// ```
 ///
-/// in integer arithmetic. A failed read ends fancontrol, which hands the fans back to
-/// full speed: modelled as failsafe at 100 %.
+/// in integer arithmetic (truncating division). On the curve branch, a fan whose PWM was
+/// 0 is first kicked at `MINSTART` for 1 s before the new value is written. A failed read
+/// ends fancontrol, which hands the fans back to full speed: modelled as failsafe at 100 %.
 #[derive(Debug, Clone)]
 pub struct Fancontrol {
     cfg: FancontrolConfig,
     pwm: u8,
     since_update_ms: u64,
+    kicking: bool,
     failsafe: bool,
 }
 
@@ -280,22 +289,31 @@ impl Fancontrol {
             cfg,
             pwm: 255,
             since_update_ms: u64::MAX,
+            kicking: false,
             failsafe: false,
         }
     }
 
     /// The curve alone: PWM byte for a whole-degree temperature.
     pub fn curve(cfg: &FancontrolConfig, temp_c: i32) -> u8 {
-        if temp_c <= cfg.min_temp_c {
-            cfg.min_pwm
-        } else if temp_c >= cfg.max_temp_c {
-            cfg.max_pwm
+        Self::curve_millicelsius(cfg, MilliCelsius(temp_c.saturating_mul(1000))).0
+    }
+
+    /// The curve on a reading in millidegrees, as the script computes it: the PWM byte
+    /// and whether it came from the linear branch (where a stopped fan gets `MINSTART`).
+    fn curve_millicelsius(cfg: &FancontrolConfig, t: MilliCelsius) -> (u8, bool) {
+        let t = i64::from(t.get());
+        let min_t = i64::from(cfg.min_temp_c) * 1000;
+        let max_t = i64::from(cfg.max_temp_c) * 1000;
+        if t <= min_t {
+            (cfg.min_pwm, false)
+        } else if t >= max_t {
+            (cfg.max_pwm, false)
         } else {
-            let span_t = i64::from(cfg.max_temp_c) - i64::from(cfg.min_temp_c);
             let span_pwm = i64::from(cfg.max_pwm) - i64::from(cfg.min_stop);
-            let v = (i64::from(temp_c) - i64::from(cfg.min_temp_c)) * span_pwm / span_t.max(1)
-                + i64::from(cfg.min_stop);
-            u8::try_from(v.clamp(0, 255)).unwrap_or(u8::MAX)
+            // Rust's `/` truncates toward zero like bash's `$(( ))`.
+            let v = (t - min_t) * span_pwm / (max_t - min_t).max(1) + i64::from(cfg.min_stop);
+            (u8::try_from(v.clamp(0, 255)).unwrap_or(u8::MAX), true)
         }
     }
 }
@@ -316,9 +334,16 @@ impl Controller for Fancontrol {
         self.since_update_ms = self.since_update_ms.saturating_add(u64::from(dt_ms));
         if self.since_update_ms >= u64::from(self.cfg.interval_s) * 1000 {
             self.since_update_ms = 0;
-            // Whole degrees, truncated toward zero as shell arithmetic does.
-            self.pwm = Self::curve(&self.cfg, t.get() / 1000);
+            let (pwm, on_curve) = Self::curve_millicelsius(&self.cfg, t);
+            // The script kicks a fan whose PWM reads 0 at MINSTART, sleeps 1 s, then
+            // writes the curve's value.
+            self.kicking = on_curve && self.pwm == 0;
+            self.pwm = pwm;
         }
+        if self.kicking && self.since_update_ms < 1000 {
+            return Duty::from_pwm_u8(self.cfg.min_start);
+        }
+        self.kicking = false;
         Duty::from_pwm_u8(self.pwm)
     }
 
@@ -394,7 +419,7 @@ mod tests {
     #[test]
     fn fancontrol_updates_only_every_interval_and_fails_safe() {
         let mut f = Fancontrol::new(FancontrolConfig::default());
-        assert_eq!(f.step(&obs(Some(70.9)), 1000), Duty::from_pwm_u8(153));
+        assert_eq!(f.step(&obs(Some(70.0)), 1000), Duty::from_pwm_u8(153));
         // 9 s later a hotter reading is not acted on yet…
         for _ in 0..9 {
             assert_eq!(f.step(&obs(Some(89.0)), 1000), Duty::from_pwm_u8(153));
@@ -404,6 +429,44 @@ mod tests {
         assert_eq!(f.step(&obs(Some(89.0)), 1000), Duty::from_pwm_u8(249));
         assert_eq!(f.step(&obs(None), 1000), Duty::FULL);
         assert!(f.in_failsafe());
+    }
+
+    #[test]
+    fn fancontrol_works_in_millidegrees_like_the_script() {
+        // lm-sensors fancontrol scales MINTEMP/MAXTEMP by 1000 and feeds the raw sysfs
+        // millidegrees into its integer formula; it does not round the reading to whole
+        // degrees. 70.9 °C: (70900 − 50000)·204 / 40000 = 106 (truncated), + 51 = 157.
+        let mut f = Fancontrol::new(FancontrolConfig::default());
+        assert_eq!(f.step(&obs(Some(70.9)), 1000), Duty::from_pwm_u8(157));
+        // Half a degree above MINTEMP is already on the curve: 500·204/40000 = 2, + 51.
+        let mut f = Fancontrol::new(FancontrolConfig::default());
+        assert_eq!(f.step(&obs(Some(50.5)), 1000), Duty::from_pwm_u8(53));
+        // Exactly MINTEMP is still "at or below": MINPWM.
+        let mut f = Fancontrol::new(FancontrolConfig::default());
+        assert_eq!(f.step(&obs(Some(50.0)), 1000), Duty::from_pwm_u8(51));
+    }
+
+    #[test]
+    fn fancontrol_kicks_a_stopped_fan_at_minstart_for_one_second() {
+        let cfg = FancontrolConfig {
+            min_pwm: 0,
+            min_start: 100,
+            ..FancontrolConfig::default()
+        };
+        let mut f = Fancontrol::new(cfg);
+        // Cold: MINPWM = 0 stops the fan.
+        assert_eq!(f.step(&obs(Some(40.0)), 1000), Duty::from_pwm_u8(0));
+        for _ in 0..9 {
+            f.step(&obs(Some(70.0)), 1000);
+        }
+        // Warm, on the curve, fan at 0: MINSTART for 1 s, then the curve's 153.
+        assert_eq!(f.step(&obs(Some(70.0)), 1000), Duty::from_pwm_u8(100));
+        assert_eq!(f.step(&obs(Some(70.0)), 1000), Duty::from_pwm_u8(153));
+        // A running fan is not kicked again.
+        for _ in 0..8 {
+            f.step(&obs(Some(72.0)), 1000);
+        }
+        assert_eq!(f.step(&obs(Some(72.0)), 1000), Duty::from_pwm_u8(163));
     }
 
     #[test]

@@ -163,10 +163,11 @@ pub struct Scenario {
     /// The Tctl setpoint the outcomes are measured against, °C.
     pub setpoint_c: f64,
     /// Start of the evaluation window (typically the load step), s: overshoot, settling,
-    /// error and cost are measured from here on.
+    /// error and cost are measured from here on. At most the start of the last control
+    /// period.
     pub eval_from_s: f64,
     /// Length of the window at the end of the run over which the steady-state error is
-    /// averaged, s.
+    /// averaged, s; at least one control period.
     pub steady_window_s: f64,
     /// Plant-level faults.
     pub faults: Vec<PlantFault>,
@@ -218,12 +219,16 @@ impl Scenario {
         if !self.setpoint_c.is_finite() {
             return Err(ScenarioError::BadWindow { what: "setpoint_c" });
         }
-        if !(0.0..end).contains(&self.eval_from_s) {
+        // The last control period starts here; a window must hold at least one row, or
+        // the outcome measures nothing (and an empty window reads as settled, cost 0).
+        let period_s = f64::from(self.control_period_ms) / 1000.0;
+        let last_row_s = (self.periods() - 1) as f64 * period_s;
+        if !(self.eval_from_s >= 0.0 && self.eval_from_s <= last_row_s) {
             return Err(ScenarioError::BadWindow {
                 what: "eval_from_s",
             });
         }
-        if !(self.steady_window_s > 0.0 && self.steady_window_s <= end) {
+        if !(self.steady_window_s >= period_s && self.steady_window_s <= end) {
             return Err(ScenarioError::BadWindow {
                 what: "steady_window_s",
             });
@@ -625,7 +630,7 @@ impl fmt::Display for ScenarioError {
             }
             Self::BadWindow { what } => write!(
                 f,
-                "scenario field `{what}` is out of range: it must be finite and lie inside the run"
+                "scenario field `{what}` is out of range: it must be finite, lie inside the run and hold at least one control period"
             ),
             Self::FaultOutsideRun {
                 index,

@@ -51,6 +51,32 @@ fn csv_has_a_header_and_fixed_columns() {
 }
 
 #[test]
+fn windows_that_hold_no_control_period_are_rejected() {
+    // Rows fall at 0, 4 and 8 s: an evaluation window from 9 s holds none of them, and
+    // the outcome would claim "settled, cost 0" for any controller.
+    let mut s = short();
+    s.duration_s = 10;
+    s.control_period_ms = 4000;
+    s.eval_from_s = 9.0;
+    s.steady_window_s = 8.0;
+    assert_eq!(
+        s.validate(),
+        Err(ScenarioError::BadWindow {
+            what: "eval_from_s"
+        })
+    );
+    // A steady window shorter than a period holds no row: the steady error reads 0.
+    let mut s = short();
+    s.steady_window_s = 0.5;
+    assert_eq!(
+        s.validate(),
+        Err(ScenarioError::BadWindow {
+            what: "steady_window_s"
+        })
+    );
+}
+
+#[test]
 fn faults_outside_the_run_and_bad_fans_are_rejected() {
     let mut s = short();
     s.faults.push(PlantFault::FanStall {
@@ -336,4 +362,12 @@ fn sovereign_pid_fails_safe_on_a_dropout_and_refuses_unrepresentable_gains() {
         ..g
     };
     assert!(SovereignPid::from_gains(&nan, 80.0).is_err());
+}
+
+#[test]
+fn a_plot_with_a_non_finite_setpoint_is_an_error_not_a_panic() {
+    for sp in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
+        let e = super::svg_string("x", &[], sp).unwrap_err();
+        assert!(e.to_string().contains("setpoint"), "{e}");
+    }
 }

@@ -137,10 +137,11 @@ impl Trace {
 /// Renders Tctl (top) and fan duty (bottom) of several runs against time as SVG text,
 /// with the setpoint as a dashed line.
 pub fn svg_string(title: &str, traces: &[&Trace], setpoint_c: f64) -> Result<String, PlotError> {
+    let ranges = plot_ranges(traces, setpoint_c)?;
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, (1100, 760)).into_drawing_area();
-        draw(&root, title, traces, setpoint_c).map_err(|e| PlotError(e.to_string()))?;
+        draw(&root, title, traces, setpoint_c, ranges).map_err(|e| PlotError(e.to_string()))?;
         root.present().map_err(|e| PlotError(e.to_string()))?;
     }
     Ok(buf)
@@ -172,15 +173,18 @@ impl std::error::Error for PlotError {}
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
-fn draw<DB: DrawingBackend>(
-    root: &DrawingArea<DB, plotters::coord::Shift>,
-    title: &str,
-    traces: &[&Trace],
-    setpoint_c: f64,
-) -> DrawResult<DB> {
-    root.fill(&WHITE)?;
-    let root = root.titled(title, ("sans-serif", 22))?;
-    let (top, bottom) = root.split_vertically(470);
+/// Largest |temperature| and time the plot accepts: plotters panics on non-finite axis
+/// ranges, and nothing a simulated server does comes near these.
+const PLOT_LIMIT: f64 = 1.0e6;
+
+/// The time axis end and the Tctl axis range, checked to be finite numbers plotters can
+/// draw (NaN readings are skipped).
+fn plot_ranges(traces: &[&Trace], setpoint_c: f64) -> Result<(f64, f64, f64), PlotError> {
+    if !(setpoint_c.is_finite() && setpoint_c.abs() <= PLOT_LIMIT) {
+        return Err(PlotError(format!(
+            "setpoint {setpoint_c} °C cannot be plotted: give a finite temperature within ±{PLOT_LIMIT} °C"
+        )));
+    }
     let t_end = traces
         .iter()
         .filter_map(|t| t.rows.last().map(|r| r.time_s))
@@ -192,6 +196,25 @@ fn draw<DB: DrawingBackend>(
             t_hi = t_hi.max(r.tctl_c);
         }
     }
+    if !(t_end <= PLOT_LIMIT * 1.0e3 && t_lo >= -PLOT_LIMIT && t_hi <= PLOT_LIMIT) {
+        return Err(PlotError(format!(
+            "trace values cannot be plotted: time up to {t_end} s, Tctl {t_lo}..{t_hi} °C \
+             (times and temperatures must be finite)"
+        )));
+    }
+    Ok((t_end, t_lo, t_hi))
+}
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    traces: &[&Trace],
+    setpoint_c: f64,
+    (t_end, t_lo, t_hi): (f64, f64, f64),
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 22))?;
+    let (top, bottom) = root.split_vertically(470);
     let mut temp = ChartBuilder::on(&top)
         .margin(12)
         .x_label_area_size(30)
