@@ -282,7 +282,11 @@ impl Plant {
         let floor_rpm = p.fan_rpm_max * p.fan_r0;
         if d >= p.fan_d_min {
             p.fan_rpm_max * (p.fan_r0 + (1.0 - p.fan_r0) * d)
-        } else if d == 0.0 && p.fan_stops_at_zero {
+        } else if !p.fan_stops_at_zero {
+            // Intel type A (THERMAL.md §3.2): below the minimum duty, 0 % included, the
+            // fan's own electronics hold (and start it at) its minimum speed.
+            floor_rpm
+        } else if d == 0.0 {
             0.0
         } else if rpm < 0.5 * floor_rpm {
             // Minimum start duty: a stopped rotor does not break away below d_min.

@@ -228,6 +228,21 @@ fn a_stopped_fan_needs_the_minimum_duty_to_start() {
 }
 
 #[test]
+fn a_type_a_fan_starts_and_holds_its_minimum_speed_at_zero_duty() {
+    let mut params = PlantParams::reference_noiseless();
+    params.fan_stops_at_zero = false;
+    let mut plant = Plant::new(params, 1).unwrap();
+    plant.set_fan_stalled(1, true);
+    plant.step(20.0);
+    assert!(plant.snapshot().fan_rpm[1] < 1.0, "stalled rotor stopped");
+    plant.set_fan_stalled(1, false);
+    plant.set_fan_duty(1, Duty::ZERO);
+    plant.step(20.0);
+    // 10 500 × r0 (0.2) = 2 100 RPM, from standstill, at 0 % duty.
+    assert!((plant.snapshot().fan_rpm[1] - 2100.0).abs() < 1.0);
+}
+
+#[test]
 fn a_stalled_fan_stops_and_the_cpu_heats() {
     let mut plant = plant_at(360.0, duty_pct(62), PlantParams::reference_noiseless());
     plant.step(1500.0);
