@@ -51,7 +51,8 @@ pub struct Observation {
     pub dimm: [Option<MilliCelsius>; DIMM_COUNT],
     /// VRM temperatures (VDDCR_CPU, VDDCR_SOC, VDDIO_MEM), 0.5 °C.
     pub vrm: [Option<MilliCelsius>; VRM_COUNT],
-    /// Inlet air (TMP75 at its default 9-bit resolution, 0.5 °C).
+    /// Inlet air (TMP75 at the 12-bit resolution the kernel's lm75 probe sets, 0.0625 °C;
+    /// HARDWARE.md §4).
     pub inlet: Option<MilliCelsius>,
 }
 
@@ -375,13 +376,20 @@ impl Scenario {
             fan_rpm,
             dimm,
             vrm,
-            inlet: (!lost(Sensor::Inlet)).then(|| quantise_c(s.inlet_c, 500)),
+            inlet: (!lost(Sensor::Inlet)).then(|| tmp75_12bit(s.inlet_c)),
         }
     }
 }
 
 /// Truncates `celsius` to a multiple of `step_mc` millidegrees (toward −∞, like a sensor
 /// register that drops its low bits). Saturating float → integer conversion.
+/// A TMP75 reading at 12 bits as the kernel reports it: the register holds
+/// ⌊T / 0.0625 °C⌋ and m°C = (steps × 1000) >> 4 (HARDWARE.md §4).
+fn tmp75_12bit(celsius: f64) -> MilliCelsius {
+    let steps = (celsius * 16.0).floor() as i64;
+    MilliCelsius(((steps * 1000) >> 4) as i32)
+}
+
 fn quantise_c(celsius: f64, step_mc: i32) -> MilliCelsius {
     let steps = (celsius * 1000.0 / f64::from(step_mc)).floor();
     MilliCelsius((steps * f64::from(step_mc)) as i32)

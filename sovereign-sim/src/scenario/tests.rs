@@ -201,6 +201,11 @@ fn observations_are_quantised_like_the_real_sensors() {
     assert_eq!(quantise_c(80.1249, 125), MilliCelsius(80_000));
     assert_eq!(quantise_c(80.125, 125), MilliCelsius(80_125));
     assert_eq!(quantise_c(-0.1, 125), MilliCelsius(-125));
+    // Inlet TMP75 at 12 bits, as the kernel's lm75 driver reports it (HARDWARE.md §4):
+    // one step is 62.5 m°C, and (steps × 1000) >> 4 floors, −0.0625 °C → −63.
+    assert_eq!(tmp75_12bit(25.0), MilliCelsius(25_000));
+    assert_eq!(tmp75_12bit(25.07), MilliCelsius(25_062));
+    assert_eq!(tmp75_12bit(-0.0625), MilliCelsius(-63));
 }
 
 #[test]
