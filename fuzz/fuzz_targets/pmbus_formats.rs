@@ -1,6 +1,6 @@
 //! The PMBus numeric formats on arbitrary words: LINEAR11 with any scale, LINEAR16 with
 //! any VOUT_MODE (parsed or hand-built with any exponent), DIRECT with any coefficients
-//! and any number of decimals.
+//! and any number of decimals, and the VID tables.
 //!
 //! Checked beyond "no panic": LINEAR11 is exact for exponents ≥ 0, a floor for negative
 //! ones, and monotonic in the mantissa within one exponent; the unit wrappers agree with
@@ -158,12 +158,44 @@ fn status(t: &Tape<'_>) {
     let _ = c.contains(pmbus::Capability::PEC);
 }
 
+/// VID tables: inside its code range a table is monotonic (VR11 and AMD count down from
+/// their top voltage, the others up from their base); outside it, the rail reads 0 mV.
+fn vid(t: &Tape<'_>) {
+    use pmbus::VidTable as V;
+    let table = [V::Vr11, V::Vr12, V::Vr13, V::Imvp9, V::Amd625mv][usize::from(t.u8() % 5)];
+    let (a, b) = (t.u16(), t.u16());
+    let (lo, hi) = (a.min(b), a.max(b));
+    let (vlo, vhi) = (
+        pmbus::vid_millivolts(lo, table),
+        pmbus::vid_millivolts(hi, table),
+    );
+    let in_range = |c: u16| match table {
+        V::Vr11 => (0x02..=0xB2).contains(&c),
+        V::Amd625mv => c <= 0xD8,
+        _ => c >= 1,
+    };
+    for (c, v) in [(lo, vlo), (hi, vhi)] {
+        if in_range(c) {
+            assert!(v.0 > 0, "{table:?} code {c:#x} → {v:?}");
+        } else {
+            assert_eq!(v.0, 0, "{table:?} code {c:#x} is off");
+        }
+    }
+    if in_range(lo) && in_range(hi) {
+        match table {
+            V::Vr11 | V::Amd625mv => assert!(vlo >= vhi),
+            _ => assert!(vlo <= vhi),
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let t = Tape::new(data);
-    match t.u8() % 4 {
+    match t.u8() % 5 {
         0 => linear11(&t),
         1 => linear16(&t),
         2 => direct(&t),
+        3 => vid(&t),
         _ => status(&t),
     }
 });

@@ -212,6 +212,45 @@ pub fn linear16_millivolts(raw: u16, mode: VoutMode) -> Result<MilliVolts, Decod
     milli_i32(shifted.ok_or(DecodeError::OutOfRange)).map(MilliVolts)
 }
 
+// --- VID ---------------------------------------------------------------------------------
+
+/// The VID table a VRM's READ_VOUT uses in VID mode (VOUT_MODE mode 1). The device does
+/// not say which: it comes from its datasheet, as the kernel's chip drivers set it (the
+/// PMBus core's `vrm_version`: vr11, vr12, vr13, imvp9, amd625mv).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum VidTable {
+    /// Intel VR11: codes 0x02..=0xB2, 1.600 V down in 6.25 mV steps.
+    Vr11,
+    /// Intel VR12: code 1 = 250 mV, 5 mV steps.
+    Vr12,
+    /// Intel VR13: code 1 = 500 mV, 10 mV steps.
+    Vr13,
+    /// Intel IMVP9: code 1 = 200 mV, 10 mV steps.
+    Imvp9,
+    /// AMD SVI (6.25 mV): codes 0x00..=0xD8, 1.550 V down in 6.25 mV steps — the table
+    /// of AMD CPU rails such as VDDCR_CPU/VDDCR_SOC.
+    Amd625mv,
+}
+
+/// READ_VOUT in VID mode → millivolts, as the kernel's PMBus core computes it
+/// (`pmbus_reg2data_vid`): VR11 ⌊(160000 − (v − 2)·625)/100⌉, VR12 250 + (v − 1)·5,
+/// VR13 500 + (v − 1)·10, IMVP9 200 + (v − 1)·10, AMD 6.25 mV ⌊(155000 − v·625)/100⌉
+/// (⌊⌉ = rounded to nearest). Codes outside a table (the VR "off" codes, e.g. 0) read
+/// 0 mV, as in the kernel: the rail is off.
+pub const fn vid_millivolts(raw: u16, table: VidTable) -> MilliVolts {
+    let v = raw as i32;
+    let mv = match table {
+        VidTable::Vr11 if v >= 0x02 && v <= 0xB2 => (160_000 - (v - 2) * 625 + 50) / 100,
+        VidTable::Vr12 if v >= 1 => 250 + (v - 1) * 5,
+        VidTable::Vr13 if v >= 1 => 500 + (v - 1) * 10,
+        VidTable::Imvp9 if v >= 1 => 200 + (v - 1) * 10,
+        VidTable::Amd625mv if v <= 0xD8 => (155_000 - v * 625 + 50) / 100,
+        _ => 0,
+    };
+    MilliVolts(mv)
+}
+
 // --- DIRECT ------------------------------------------------------------------------------
 
 /// DIRECT-format coefficients of one sensor class: X = (Y·10^−R − b) / m.
@@ -428,6 +467,10 @@ pub enum Format {
     Direct(DirectCoefficients),
 }
 
+/// What [`Error::Unsupported`] says when READ_VOUT is in VID mode and no table is set.
+const VID_TABLE_UNSET: &str = "VOUT_MODE announces VID codes, whose table the device does not \
+name: set it from the VRM's datasheet with Pmbus::set_vid_table (AMD CPU rails: Amd625mv)";
+
 /// Cache slot used while no page has been selected through this driver.
 const UNSELECTED_SLOT: usize = MAX_PAGE as usize + 1;
 
@@ -444,6 +487,7 @@ pub struct Pmbus<B> {
     /// Raw VOUT_MODE per page, read once; the last slot is for "no page selected".
     vout_mode: [Option<u8>; UNSELECTED_SLOT + 1],
     formats: [Format; SensorClass::COUNT],
+    vid_table: Option<VidTable>,
     pec: bool,
 }
 
@@ -456,6 +500,7 @@ impl<B: Smbus> Pmbus<B> {
             page: None,
             vout_mode: [None; UNSELECTED_SLOT + 1],
             formats: [Format::Linear; SensorClass::COUNT],
+            vid_table: None,
             pec: false,
         }
     }
@@ -475,6 +520,12 @@ impl<B: Smbus> Pmbus<B> {
         if let Some(slot) = self.formats.get_mut(class.index()) {
             *slot = format;
         }
+    }
+
+    /// Sets the VID table READ_VOUT uses when VOUT_MODE announces VID (from the VRM's
+    /// datasheet; AMD CPU rails typically use [`VidTable::Amd625mv`]).
+    pub fn set_vid_table(&mut self, table: VidTable) {
+        self.vid_table = Some(table);
     }
 
     /// The page selected through this driver, if any.
@@ -551,18 +602,24 @@ impl<B: Smbus> Pmbus<B> {
     }
 
     /// Output voltage of the current page (READ_VOUT), in the format VOUT_MODE announces:
-    /// LINEAR16, or DIRECT with the coefficients set for [`SensorClass::VoltageOut`].
+    /// LINEAR16, DIRECT with the coefficients set for [`SensorClass::VoltageOut`], or VID
+    /// with the table set by [`Pmbus::set_vid_table`].
     ///
     /// # Errors
     ///
-    /// The bus error; [`Error::Decode`] with [`DecodeError::UnsupportedFormat`] for VID or
-    /// IEEE half (not implemented), for DIRECT without coefficients, or for VOUT_MODE 0xFF.
+    /// The bus error; [`Error::Unsupported`] for VID mode before [`Pmbus::set_vid_table`];
+    /// [`Error::Decode`] with [`DecodeError::UnsupportedFormat`] for IEEE half (not
+    /// implemented), for DIRECT without coefficients, or for VOUT_MODE 0xFF.
     pub fn read_vout(&mut self) -> Result<MilliVolts, Error<B::Error>> {
         let mode = self.read_vout_mode()?;
         let raw = self.read_word(command::READ_VOUT)?;
         let mv = match (mode, self.format(SensorClass::VoltageOut)) {
             (VoutMode::Linear { .. }, _) => linear16_millivolts(raw, mode)?,
             (VoutMode::Direct, Format::Direct(c)) => direct_millivolts(raw, c)?,
+            (VoutMode::Vid { .. }, _) => match self.vid_table {
+                Some(table) => vid_millivolts(raw, table),
+                None => return Err(Error::Unsupported(VID_TABLE_UNSET)),
+            },
             _ => return Err(Error::Decode(DecodeError::UnsupportedFormat)),
         };
         Ok(mv)
@@ -1024,6 +1081,47 @@ mod tests {
     }
 
     #[test]
+    fn vid_tables_match_the_kernel() {
+        // AMD 6.25 mV: code 0 = 1.550 V, 0x58 = 1.000 V, 0xD8 = 0.200 V, beyond = off.
+        assert_eq!(vid_millivolts(0x00, VidTable::Amd625mv), MilliVolts(1_550));
+        assert_eq!(vid_millivolts(0x58, VidTable::Amd625mv), MilliVolts(1_000));
+        assert_eq!(vid_millivolts(0xD8, VidTable::Amd625mv), MilliVolts(200));
+        assert_eq!(vid_millivolts(0xD9, VidTable::Amd625mv), MilliVolts(0));
+        // 155000 − 625 = 154375 → 1543.75 mV rounds to 1544.
+        assert_eq!(vid_millivolts(0x01, VidTable::Amd625mv), MilliVolts(1_544));
+        // VR11: 0x02 = 1.600 V; 0x03 = 1593.75 → 1594; 0xB2 = 0.500 V; 0x01 and 0xB3 off.
+        assert_eq!(vid_millivolts(0x02, VidTable::Vr11), MilliVolts(1_600));
+        assert_eq!(vid_millivolts(0x03, VidTable::Vr11), MilliVolts(1_594));
+        assert_eq!(vid_millivolts(0xB2, VidTable::Vr11), MilliVolts(500));
+        assert_eq!(vid_millivolts(0x01, VidTable::Vr11), MilliVolts(0));
+        assert_eq!(vid_millivolts(0xB3, VidTable::Vr11), MilliVolts(0));
+        // VR12/VR13/IMVP9: code 0 is off, code 1 the base, then 5/10/10 mV steps.
+        assert_eq!(vid_millivolts(0x00, VidTable::Vr12), MilliVolts(0));
+        assert_eq!(vid_millivolts(0x01, VidTable::Vr12), MilliVolts(250));
+        assert_eq!(vid_millivolts(0x97, VidTable::Vr12), MilliVolts(1_000));
+        assert_eq!(vid_millivolts(0x33, VidTable::Vr13), MilliVolts(1_000));
+        assert_eq!(vid_millivolts(0x51, VidTable::Imvp9), MilliVolts(1_000));
+        assert_eq!(
+            vid_millivolts(u16::MAX, VidTable::Vr12),
+            MilliVolts(327_920)
+        );
+    }
+
+    #[test]
+    fn vout_in_vid_mode_needs_the_table_from_the_datasheet() {
+        // VOUT_MODE 0x20: mode 1 (VID).
+        let (mut dev, mut mock) =
+            driver(&[byte(0x20, 0x20), word(0x8B, 0x0058), word(0x8B, 0x0058)]);
+        let e = dev.read_vout().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(matches!(e, Error::Unsupported(why) if why.contains("set_vid_table")));
+        dev.set_vid_table(VidTable::Amd625mv);
+        assert_eq!(dev.read_vout(), Ok(MilliVolts(1_000)));
+        dev.release();
+        mock.done();
+    }
+
+    #[test]
     fn vout_mode_is_read_once_per_page() {
         let (mut dev, mut mock) = driver(&[
             T::write(ADDR, vec![0x00, 0]),
@@ -1065,17 +1163,6 @@ mod tests {
         assert_eq!(dev.read_vout(), Ok(MilliVolts(750)));
         assert!(dev.select_page(2).is_err());
         assert_eq!(dev.read_vout(), Ok(MilliVolts(375)));
-        dev.release();
-        mock.done();
-    }
-
-    #[test]
-    fn vout_in_vid_mode_is_unsupported() {
-        let (mut dev, mut mock) = driver(&[byte(0x20, 0x21), word(0x8B, 0x0080)]);
-        assert_eq!(
-            dev.read_vout().map_err(|e| e.kind()),
-            Err(ErrorKind::Decode(DecodeError::UnsupportedFormat))
-        );
         dev.release();
         mock.done();
     }
