@@ -20,6 +20,10 @@
 //! cargo run --release --example fan-tune -- --out target/fan-tune
 //! ```
 
+#[macro_use]
+#[path = "common/out.rs"]
+mod out;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -72,8 +76,9 @@ struct Args {
     #[arg(long, default_value_t = Smoothing::REFERENCE.input_deadband_mc
         .unwrap_or(sovereign_hal::pid::PidConfig::reference_fan_loop().input_deadband))]
     input_deadband: u32,
-    /// Further noise seeds to run every controller on (comma-separated; empty: none).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
+    /// Further noise seeds to run every controller on (comma-separated; `--seeds` with no
+    /// value: none).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1,2,3,4,5")]
     seeds: Vec<u64>,
 }
 
@@ -191,7 +196,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     search_bar.finish_and_clear();
     let r = &tuned.relay;
-    println!(
+    out!(
         "relay ±{:.0} % around {:.1} %, hysteresis ±{} °C: Pu = {:.1} s, a = {:.3} °C ⇒ Ku = {:.1} %/°C",
         relay_cfg.amplitude_pct,
         r.bias_pct,
@@ -200,9 +205,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         r.amplitude_c,
         r.ultimate_gain_pct_per_c
     );
-    println!("{:?} gains:    {}", tuned.rule, tuned.rule_gains);
+    out!("{:?} gains:    {}", tuned.rule, tuned.rule_gains);
     if let Some(refined) = &tuned.refined {
-        println!(
+        out!(
             "after search:  {} ({} gain sets × {} tuning runs of {} s, mean cost {:.2})",
             refined.gains,
             refined.evaluations,
@@ -214,7 +219,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let gains = tuned.gains();
     let pid = SovereignPid::from_gains_smoothed(&gains, setpoint_c, smoothing)?;
     let c = pid.config();
-    println!(
+    out!(
         "suggested sovereign_hal::pid::PidConfig: kp = Gain::from_milli({}), ki = Gain::from_milli({}), \
          kd = Gain::from_milli({}), kff_disturbance = Gain::from_milli({}), integral_min = {}, \
          measurement_filter = MilliSeconds({}), output_deadband = {}, input_deadband = {} \
@@ -265,12 +270,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     run_bar.finish_and_clear();
 
-    println!(
+    out!(
         "\nreference scenario: idle → {:.0} W at {:.0} s, setpoint {setpoint_c} °C, {} s, seed {}",
-        reference.params.cpu_full_w, reference.eval_from_s, reference.duration_s, reference.seed
+        reference.params.cpu_full_w,
+        reference.eval_from_s,
+        reference.duration_s,
+        reference.seed
     );
     let outcomes: Vec<_> = runs.iter().map(|r| r.outcome.clone()).collect();
-    print!("{}", comparison_table(&outcomes));
+    out!("{}", comparison_table(&outcomes).trim_end_matches('\n'));
 
     // 3. Files.
     std::fs::create_dir_all(&args.out)
@@ -291,7 +299,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         &traces,
         setpoint_c,
     )?;
-    println!("\nwrote {} CSV traces and {}", runs.len(), svg.display());
+    out!("\nwrote {} CSV traces and {}", runs.len(), svg.display());
 
     // 4. Other seeds.
     if !args.seeds.is_empty() {
@@ -309,7 +317,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             per_seed.push((seed, row));
         }
         seeds_bar.finish_and_clear();
-        print!("\n{}", seed_table(&per_seed));
+        out!("\n{}", seed_table(&per_seed).trim_end_matches('\n'));
     }
     Ok(())
 }

@@ -21,6 +21,10 @@
 //! cargo run --example sensors -- --sim
 //! ```
 
+#[macro_use]
+#[path = "common/out.rs"]
+mod out;
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -29,7 +33,7 @@ use sovereign_hal::chips::emc230x::Emc230x;
 use sovereign_hal::msr::{MsrReader, RaplUnits, ReadError, amd, intel};
 use sovereign_hal::units::Duty;
 use sovereign_linux::discovery::{self, AdapterInfo, CpuIdentity, DiscoveryRoots, Finding};
-use sovereign_linux::hwmon::{Hwmon, HwmonChip, Reading, SensorKind};
+use sovereign_linux::hwmon::{DeviceId, Hwmon, HwmonChip, Reading, SensorKind};
 use sovereign_linux::msr::LinuxMsr;
 use sovereign_sim::board::{EMC2305_ADDRESS, ReferenceBoard};
 use sovereign_sim::plant::{Plant, PlantParams, Workload};
@@ -61,7 +65,7 @@ struct Args {
     #[arg(long)]
     sim: bool,
     /// With --sim: seconds of steady inference load to simulate before reading.
-    #[arg(long, default_value_t = 300, value_name = "S")]
+    #[arg(long, default_value_t = 300, value_name = "S", requires = "sim")]
     sim_seconds: u32,
 }
 
@@ -241,7 +245,11 @@ fn run_sim(seconds: u32) -> Result<SimRun, String> {
 }
 
 /// The simulated SMBus segments, probed with the same detectors as a real bus.
-fn sim_smbus(board: &mut ReferenceBoard<Plant>) -> (Vec<AdapterInfo>, Vec<Finding>, Vec<String>) {
+/// `owned` lists (bus, address, driver) of the chips the simulated hwmon tree shows.
+fn sim_smbus(
+    board: &mut ReferenceBoard<Plant>,
+    owned: &[(u32, u16, String)],
+) -> (Vec<AdapterInfo>, Vec<Finding>, Vec<String>) {
     let mut adapters = Vec::new();
     let mut findings = Vec::new();
     let mut notes = Vec::new();
@@ -269,7 +277,13 @@ fn sim_smbus(board: &mut ReferenceBoard<Plant>) -> (Vec<AdapterInfo>, Vec<Findin
             name: Some(name.into()),
             functionality: Ok(u64::from(caps.bits())),
         });
-        let (f, notes_n) = discovery::probe_addresses(bus, n, &|_| None);
+        let owner = |a: u8| {
+            owned
+                .iter()
+                .find(|(b, addr, _)| *b == n && *addr == u16::from(a))
+                .map(|(_, _, name)| name.clone())
+        };
+        let (f, notes_n) = discovery::probe_addresses(bus, n, &owner);
         findings.extend(f);
         notes.extend(notes_n);
     }
@@ -351,13 +365,30 @@ fn main() {
                     args.sim_seconds
                 ),
             });
-            let (adapters, findings, notes) = sim_smbus(&mut run.board);
-            disc.adapters = Ok(adapters);
-            disc.findings = findings;
-            disc.notes = notes;
             disc.hwmon = Hwmon::with_sysfs_root(run.tree_dir.path())
                 .chips()
                 .map_err(|e| e.to_string());
+            // The simulated tree mirrors kernel drivers bound to these addresses, as on a
+            // real host: probing reports them as owned, not as free sensors.
+            let owned: Vec<(u32, u16, String)> = disc
+                .hwmon
+                .as_ref()
+                .map(|chips| {
+                    chips
+                        .iter()
+                        .filter_map(|c| match c.device() {
+                            DeviceId::I2c { bus, address } => {
+                                Some((*bus, *address, c.name().to_string()))
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (adapters, findings, notes) = sim_smbus(&mut run.board, &owned);
+            disc.adapters = Ok(adapters);
+            disc.findings = findings;
+            disc.notes = notes;
             let rows = read_msrs(&mut run.board.msr, args.cpu, disc.cpu.as_ref());
             (
                 Hwmon::with_sysfs_root(run.tree_dir.path()),
@@ -384,7 +415,7 @@ fn main() {
         }
     };
     if args.board_toml {
-        print!("{}", disc.to_board_toml());
+        out!("{}", disc.to_board_toml().trim_end_matches('\n'));
         return;
     }
     let cpu = disc.cpu.as_ref();
@@ -528,59 +559,59 @@ fn main() {
             );
         }
         j.push_str("]}}");
-        println!("{j}");
+        out!("{j}");
         return;
     }
 
     if sim.is_some() {
-        println!("CPU: {}   [simulator]", cpu_line(cpu, false));
-        println!("host CPU: {}   [CPUID]", cpu_line(host_cpu.as_ref(), true));
+        out!("CPU: {}   [simulator]", cpu_line(cpu, false));
+        out!("host CPU: {}   [CPUID]", cpu_line(host_cpu.as_ref(), true));
     } else {
-        println!("CPU: {}   [CPUID]", cpu_line(cpu, true));
+        out!("CPU: {}   [CPUID]", cpu_line(cpu, true));
     }
-    println!();
+    out!();
     match &hw {
-        Ok(chips) if chips.is_empty() => println!(
+        Ok(chips) if chips.is_empty() => out!(
             "hwmon: {}: no chips registered",
             hwmon.class_dir().display()
         ),
         Ok(chips) => {
             for c in chips {
-                println!("{}", c.chip.lm_sensors_name());
-                println!("Adapter: {} ({})", c.chip.device(), c.chip.dir().display());
+                out!("{}", c.chip.lm_sensors_name());
+                out!("Adapter: {} ({})", c.chip.device(), c.chip.dir().display());
                 if let Some(e) = &c.error {
-                    println!("  error: {e}");
+                    out!("  error: {e}");
                 }
                 for r in &c.rows {
                     let label = format!("{}:", r.label);
-                    println!("{label:<14}{}", r.shown);
+                    out!("{label:<14}{}", r.shown);
                 }
-                println!();
+                out!();
             }
         }
-        Err(e) => println!("hwmon: unavailable: {e}"),
+        Err(e) => out!("hwmon: unavailable: {e}"),
     }
-    println!();
-    println!("MSR (housekeeping CPU {}, package-scope only):", args.cpu);
+    out!();
+    out!("MSR (housekeeping CPU {}, package-scope only):", args.cpu);
     match &msrs {
-        Ok(rows) if rows.is_empty() => println!(
+        Ok(rows) if rows.is_empty() => out!(
             "  {}: open, but no known MSRs for this CPU vendor",
             msr_path.display()
         ),
         Ok(rows) => {
             for r in rows {
                 match &r.value {
-                    Ok(v) => println!("  {:<24}{v}   [MSR {:#x}]", format!("{}:", r.name), r.msr),
-                    Err(e) => println!("  {:<24}unavailable: {e}", format!("{}:", r.name)),
+                    Ok(v) => out!("  {:<24}{v}   [MSR {:#x}]", format!("{}:", r.name), r.msr),
+                    Err(e) => out!("  {:<24}unavailable: {e}", format!("{}:", r.name)),
                 }
             }
         }
-        Err(e) => println!("  unavailable: {e}"),
+        Err(e) => out!("  unavailable: {e}"),
     }
-    println!();
-    println!("SMBus:");
+    out!();
+    out!("SMBus:");
     match &disc.adapters {
-        Ok(list) if list.is_empty() => println!("  no adapters registered"),
+        Ok(list) if list.is_empty() => out!("  no adapters registered"),
         Ok(list) => {
             for a in list {
                 let name = a.name.as_deref().unwrap_or("(unnamed)");
@@ -597,20 +628,23 @@ fn main() {
                         } else {
                             format!("; lacks {}", missing.join(", "))
                         };
-                        println!(
+                        out!(
                             "  i2c-{}: {name}: functionality {f:#010x}{only}{lacks}",
                             a.bus
                         );
                     }
-                    Err(e) => println!("  i2c-{}: {name}: {e}", a.bus),
+                    Err(e) => out!("  i2c-{}: {name}: {e}", a.bus),
                 }
             }
         }
-        Err(e) => println!("  unavailable: {e}"),
+        Err(e) => out!("  unavailable: {e}"),
     }
     if show_findings {
-        if disc.findings.is_empty() {
-            println!("  probe: nothing identified at the well-known addresses");
+        let no_adapters = disc.adapters.as_ref().map_or(true, |a| a.is_empty());
+        if no_adapters {
+            out!("  probe: skipped: no SMBus adapters to probe");
+        } else if disc.findings.is_empty() {
+            out!("  probe: nothing identified at the well-known addresses");
         }
         for f in &disc.findings {
             let how = if f.claimed_by.is_some() {
@@ -620,13 +654,16 @@ fn main() {
             } else {
                 "candidate"
             };
-            println!(
+            out!(
                 "  i2c-{} {:#04x}: {} ({how}): {}",
-                f.bus, f.address, f.chip, f.detail
+                f.bus,
+                f.address,
+                f.chip,
+                f.detail
             );
         }
         for n in &disc.notes {
-            println!("  note: {n}");
+            out!("  note: {n}");
         }
     }
 }

@@ -10,6 +10,10 @@
 //! away: SMIs, but also hypervisor exits and (unless the CPU is isolated) other tasks; the
 //! report counts the spinning thread's involuntary context switches to tell them apart.
 
+#[macro_use]
+#[path = "common/out.rs"]
+mod out;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,7 +27,8 @@ use sovereign_linux::smi::{self, GAP_BUCKETS, GapReport, PerfSmiCounter};
 #[command(name = "smi-watch", version, about)]
 struct Args {
     /// How long to spin, in seconds.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = 10, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
     /// CPU to spin on (default: the CPU this starts on).
     #[arg(long, value_name = "N")]
@@ -74,11 +79,11 @@ fn online_cpus() -> Vec<u32> {
 
 fn print_report(r: &GapReport) {
     let secs = r.duration_ns as f64 / 1e9;
-    println!(
+    out!(
         "  TSC: {:.3} GHz (calibrated against CLOCK_MONOTONIC over the run)",
         r.tsc_hz as f64 / 1e9
     );
-    println!(
+    out!(
         "  spun {:.3} s on CPU {}; gaps >= {} us: {} ({:.1}/s), max {:.1} us, total {:.3} ms ({:.4} % of the run)",
         secs,
         r.cpu.map_or_else(|| "?".to_owned(), |c| c.to_string()),
@@ -94,7 +99,7 @@ fn print_report(r: &GapReport) {
         r.lost_ppm() as f64 / 1e4
     );
     if r.gaps > 0 {
-        println!("  histogram:");
+        out!("  histogram:");
         let peak = r.histogram.iter().copied().max().unwrap_or(1).max(1);
         for i in 0..GAP_BUCKETS {
             let n = r.histogram.get(i).copied().unwrap_or(0);
@@ -110,20 +115,20 @@ fn print_report(r: &GapReport) {
                 None => format!("[{lo:>6},    inf) us"),
             };
             let bar = "#".repeat(((n * 40).div_ceil(peak)) as usize);
-            println!("    {range} {n:>8} {bar}");
+            out!("    {range} {n:>8} {bar}");
         }
     }
     if r.backwards > 0 {
-        println!(
+        out!(
             "  the TSC went backwards {} times (unstable TSC: gaps are not trustworthy)",
             r.backwards
         );
     }
     match r.involuntary_switches {
-        Some(n) => println!(
+        Some(n) => out!(
             "  involuntary context switches of the spinning thread: {n} (each is a gap caused by another task, not an SMI)"
         ),
-        None => println!("  involuntary context switches: unknown"),
+        None => out!("  involuntary context switches: unknown"),
     }
 }
 
@@ -132,7 +137,7 @@ fn main() {
     let id = discovery::cpu_identity();
     let vm = discovery::under_hypervisor();
     match &id {
-        Some(c) => println!(
+        Some(c) => out!(
             "CPU: {} ({}, family {:#x}, model {:#x}){}",
             c.brand,
             c.vendor,
@@ -140,10 +145,10 @@ fn main() {
             c.model,
             if vm { ", under a hypervisor" } else { "" }
         ),
-        None => println!("CPU: unknown (not x86_64)"),
+        None => out!("CPU: unknown (not x86_64)"),
     }
 
-    println!("SMI count sources:");
+    out!("SMI count sources:");
     let housekeeping = args.cpu.and_then(|c| u32::try_from(c).ok()).unwrap_or(0);
     let is_intel = id.as_ref().is_some_and(|c| c.is_intel());
     let is_amd = id.as_ref().is_some_and(|c| c.is_amd());
@@ -153,37 +158,37 @@ fn main() {
         let mut m = LinuxMsr::with_root(args.dev_root.join("cpu"), housekeeping);
         match smi::read_intel_smi_count(&mut m, housekeeping) {
             Ok(n) => {
-                println!(
+                out!(
                     "  Intel MSR_SMI_COUNT (0x34) on CPU {housekeeping}: available ({n} SMIs since reset)"
                 );
                 counter = Some(Counter::IntelMsr(m, housekeeping));
             }
-            Err(e) => println!("  Intel MSR_SMI_COUNT (0x34): unavailable: {e}"),
+            Err(e) => out!("  Intel MSR_SMI_COUNT (0x34): unavailable: {e}"),
         }
     } else {
-        println!("  Intel MSR_SMI_COUNT (0x34): not applicable (not an Intel CPU)");
+        out!("  Intel MSR_SMI_COUNT (0x34): not applicable (not an Intel CPU)");
     }
     // AMD Zen: core PMU event ls_smi_rx (HARDWARE.md §8).
     if is_amd {
         match PerfSmiCounter::open(&online_cpus()) {
             Ok(p) => {
-                println!("  AMD ls_smi_rx (PMU raw event 0x2B) on all online CPUs: available");
+                out!("  AMD ls_smi_rx (PMU raw event 0x2B) on all online CPUs: available");
                 counter = Some(Counter::AmdPmu(p));
             }
-            Err(e) => println!("  AMD ls_smi_rx (PMU raw event 0x2B): unavailable: {e}"),
+            Err(e) => out!("  AMD ls_smi_rx (PMU raw event 0x2B): unavailable: {e}"),
         }
     } else {
-        println!("  AMD ls_smi_rx (PMU raw event 0x2B): not applicable (not an AMD CPU)");
+        out!("  AMD ls_smi_rx (PMU raw event 0x2B): not applicable (not an AMD CPU)");
     }
     if vm {
-        println!(
+        out!(
             "  note: under a hypervisor, SMIs are the host's; the guest sees them (and every VM exit) only as TSC gaps"
         );
     }
 
     let before = counter.as_mut().map(Counter::read);
-    println!();
-    println!(
+    out!();
+    out!(
         "TSC-gap detector: spinning {} s on {}, reporting gaps >= {} us ...",
         args.seconds,
         args.cpu
@@ -198,16 +203,16 @@ fn main() {
     let after = counter.as_mut().map(Counter::read);
     match report {
         Ok(r) => print_report(&r),
-        Err(e) => println!("  unavailable: {e}"),
+        Err(e) => out!("  unavailable: {e}"),
     }
     match (before, after) {
-        (Some(Ok(b)), Some(Ok(a))) => println!(
+        (Some(Ok(b)), Some(Ok(a))) => out!(
             "SMIs counted during the run: {}",
             a.wrapping_sub(b) & 0xFFFF_FFFF
         ),
         (Some(Err(e)), _) | (_, Some(Err(e))) => {
-            println!("SMI count during the run: unavailable: {e}")
+            out!("SMI count during the run: unavailable: {e}")
         }
-        _ => println!("SMI count during the run: no counter available (see above)"),
+        _ => out!("SMI count during the run: no counter available (see above)"),
     }
 }

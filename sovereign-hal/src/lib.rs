@@ -17,7 +17,7 @@
 //! | [`identity`] | read-only SPD (DDR4/DDR5) and IPMI FRU parsing |
 //! | [`pid`], [`control`] | fixed-point PID, curves, zones, failsafe, thresholds and events |
 //!
-//! Facts about registers come from `HARDWARE.md` (restated from the Linux drivers); each
+//! Facts about registers come from `docs/HARDWARE.md` (restated from the Linux drivers); each
 //! decoder cites the fact it implements, and its tests pin the kernel's behaviour,
 //! rounding included.
 //!

@@ -13,7 +13,7 @@
 //! | [`msr`] | a simulated MSR file |
 //! | [`hwmon`] | writes the simulated board as a Linux hwmon sysfs tree |
 //! | [`fault`] | fault injection per device and time window |
-//! | [`board`] | the reference board (REFERENCE-BOARD.md): plant + buses + chips + MSR file + faults |
+//! | [`board`] | the reference board (`docs/REFERENCE-BOARD.md`): plant + buses + chips + MSR file + faults |
 
 pub mod board;
 pub mod bus;

@@ -534,6 +534,12 @@ fn bus_occupancy_of_one_control_period_is_reported() {
     let expected_bits = 5 * 48 + 5 * 29 + 3 * (5 * 48 + 39) + 2 * 48;
     assert_eq!(stats.bits, expected_bits);
     assert!((stats.occupancy(1.0) - expected_bits as f64 / 100_000.0).abs() < 1e-12);
+    println!(
+        "first 1 s control period at 100 kHz: {} bits, {:.1} ms on the wire, {:.1} % occupancy",
+        stats.bits,
+        stats.bits as f64 / 100.0,
+        stats.occupancy(1.0) * 100.0
+    );
 }
 
 #[test]
