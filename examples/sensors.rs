@@ -150,11 +150,19 @@ fn read_hwmon(hwmon: &Hwmon) -> Result<Vec<ChipRows>, String> {
         .collect())
 }
 
-/// An MSR-derived value: name, value text, and the MSR it came from.
+/// An MSR-derived value: name, the MSR it came from, and the value (or why not).
 struct MsrRow {
     name: &'static str,
     msr: u32,
-    value: Result<String, String>,
+    value: Result<MsrValue, String>,
+}
+
+/// A value read through an MSR: the number in its unit, and how a person reads it.
+struct MsrValue {
+    number: u64,
+    unit: &'static str,
+    note: Option<&'static str>,
+    text: String,
 }
 
 /// Reads the package-scope MSRs this CPU vendor has, through the core's readers.
@@ -172,10 +180,13 @@ where
     let mut rows = Vec::new();
     let energy = |r: Result<(u32, RaplUnits), ReadError<R::Error>>| {
         r.map(|(raw, units)| {
-            format!(
-                "{} (32-bit counter, wraps)",
-                units.counts_to_energy(u64::from(raw))
-            )
+            let e = units.counts_to_energy(u64::from(raw));
+            MsrValue {
+                number: e.0,
+                unit: "µJ",
+                note: Some("32-bit counter, wraps"),
+                text: format!("{e} (32-bit counter, wraps)"),
+            }
         })
         .map_err(why)
     };
@@ -195,7 +206,12 @@ where
             value: v,
         });
         let v = intel::read_smi_count(msr, cpu)
-            .map(|c| c.to_string())
+            .map(|c| MsrValue {
+                number: u64::from(c),
+                unit: "SMIs",
+                note: Some("since reset"),
+                text: c.to_string(),
+            })
             .map_err(why);
         rows.push(MsrRow {
             name: "SMI count since reset",
@@ -204,8 +220,18 @@ where
         });
         // turbostat's 7-bit readout mask, valid bit required (HARDWARE.md §8).
         let v = intel::read_package_temperature(msr, cpu, intel::READOUT_MASK_7BIT, true)
-            .map(|t| t.to_string())
-            .map_err(why);
+            .map_err(why)
+            .and_then(|t| {
+                // Below 0 °C is not a package temperature a server reports; say so.
+                u64::try_from(t.0)
+                    .map(|number| MsrValue {
+                        number,
+                        unit: "m°C",
+                        note: None,
+                        text: t.to_string(),
+                    })
+                    .map_err(|_| format!("implausible package temperature {t}"))
+            });
         rows.push(MsrRow {
             name: "package temperature",
             msr: intel::MSR_IA32_PACKAGE_THERM_STATUS,
@@ -499,13 +525,23 @@ fn main() {
                     if i > 0 {
                         j.push(',');
                     }
-                    let (v, e) = match &r.value {
-                        Ok(v) => (json_str(v), "null".to_owned()),
-                        Err(e) => ("null".to_owned(), json_str(e)),
+                    let (v, u, n, e) = match &r.value {
+                        Ok(v) => (
+                            v.number.to_string(),
+                            json_str(v.unit),
+                            json_opt(v.note),
+                            "null".to_owned(),
+                        ),
+                        Err(e) => (
+                            "null".to_owned(),
+                            "null".to_owned(),
+                            "null".to_owned(),
+                            json_str(e),
+                        ),
                     };
                     let _ = write!(
                         j,
-                        "{{\"name\":{},\"msr\":{},\"value\":{v},\"error\":{e}}}",
+                        "{{\"name\":{},\"msr\":{},\"value\":{v},\"unit\":{u},\"note\":{n},\"error\":{e}}}",
                         json_str(r.name),
                         r.msr
                     );
@@ -601,7 +637,12 @@ fn main() {
         Ok(rows) => {
             for r in rows {
                 match &r.value {
-                    Ok(v) => out!("  {:<24}{v}   [MSR {:#x}]", format!("{}:", r.name), r.msr),
+                    Ok(v) => out!(
+                        "  {:<24}{}   [MSR {:#x}]",
+                        format!("{}:", r.name),
+                        v.text,
+                        r.msr
+                    ),
                     Err(e) => out!("  {:<24}unavailable: {e}", format!("{}:", r.name)),
                 }
             }
@@ -665,5 +706,15 @@ fn main() {
         for n in &disc.notes {
             out!("  note: {n}");
         }
+    }
+    let nothing_here = hw.as_ref().map_or(true, |c| c.is_empty())
+        && msrs.as_ref().map_or(true, |r| r.is_empty())
+        && disc.adapters.as_ref().map_or(true, |a| a.is_empty());
+    if nothing_here && sim.is_none() {
+        out!();
+        out!(
+            "Nothing readable on this machine (a VM, or no sensor drivers). To see what \
+             Sovereign reads on a server: cargo run --example sensors -- --sim"
+        );
     }
 }
