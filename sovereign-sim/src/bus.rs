@@ -894,43 +894,46 @@ impl i2c::I2c<SevenBitAddress> for SimBus {
 /// A device with byte-addressed registers and an auto-incrementing pointer (EMC230x,
 /// MAX31790, SPD5118, SB-TSI): a write message is `[pointer, data...]` (data go to
 /// consecutive registers), a read message returns consecutive registers from the pointer.
+/// A chip supplies its registers and its pointer; the pointer logic is provided, so its
+/// [`SimDevice::write`]/[`SimDevice::read`] just call [`ByteRegisters::write_bytes`] and
+/// [`ByteRegisters::read_bytes`].
 pub trait ByteRegisters {
     /// Value of register `reg` as the chip sends it (reads may latch, e.g. SB-TSI).
     fn read_register(&mut self, reg: u8) -> u8;
     /// The host writes `value` to `reg`; `Err` NAKs it.
     fn write_register(&mut self, reg: u8, value: u8) -> Result<(), DeviceNak>;
+    /// The register pointer.
+    fn pointer_mut(&mut self) -> &mut u8;
     /// Whether reads advance the pointer (SB-TSI's registers are accessed one byte at a
     /// time; EMC230x/MAX31790/SPD5118 auto-increment).
     fn auto_increment(&self) -> bool {
         true
     }
-}
 
-/// Shared pointer logic for [`ByteRegisters`] chips: returns the new pointer.
-pub(crate) fn byte_regs_write<C: ByteRegisters>(
-    chip: &mut C,
-    pointer: &mut u8,
-    bytes: &[u8],
-) -> Result<(), DeviceNak> {
-    let Some((&first, data)) = bytes.split_first() else {
-        return Ok(()); // an empty write (quick command) changes nothing
-    };
-    let mut p = first;
-    for &b in data {
-        chip.write_register(p, b)?;
-        p = p.wrapping_add(1);
+    /// A write message: the first byte sets the pointer, the rest go to consecutive
+    /// registers (the pointer stays at the first byte, as these chips do).
+    fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), DeviceNak> {
+        let Some((&first, data)) = bytes.split_first() else {
+            return Ok(()); // an empty write (quick command) changes nothing
+        };
+        *self.pointer_mut() = first;
+        let mut reg = first;
+        for &b in data {
+            self.write_register(reg, b)?;
+            reg = reg.wrapping_add(1);
+        }
+        Ok(())
     }
-    *pointer = first;
-    Ok(())
-}
 
-/// Shared pointer logic for [`ByteRegisters`] chips.
-pub(crate) fn byte_regs_read<C: ByteRegisters>(chip: &mut C, pointer: &mut u8, buf: &mut [u8]) {
-    let inc = chip.auto_increment();
-    for b in buf.iter_mut() {
-        *b = chip.read_register(*pointer);
-        if inc {
-            *pointer = pointer.wrapping_add(1);
+    /// A read message: consecutive registers from the pointer.
+    fn read_bytes(&mut self, buf: &mut [u8]) {
+        let inc = self.auto_increment();
+        for b in buf.iter_mut() {
+            let reg = *self.pointer_mut();
+            *b = self.read_register(reg);
+            if inc {
+                *self.pointer_mut() = reg.wrapping_add(1);
+            }
         }
     }
 }
@@ -963,21 +966,19 @@ mod tests {
             self.regs[usize::from(reg)] = value;
             Ok(())
         }
+        fn pointer_mut(&mut self) -> &mut u8 {
+            &mut self.ptr
+        }
     }
     impl SimDevice for Ram {
         fn name(&self) -> &'static str {
             "ram"
         }
         fn write(&mut self, bytes: &[u8]) -> Result<(), DeviceNak> {
-            let mut p = self.ptr;
-            let r = byte_regs_write(self, &mut p, bytes);
-            self.ptr = p;
-            r
+            self.write_bytes(bytes)
         }
         fn read(&mut self, buf: &mut [u8]) {
-            let mut p = self.ptr;
-            byte_regs_read(self, &mut p, buf);
-            self.ptr = p;
+            self.read_bytes(buf)
         }
         fn supports_pec(&self) -> bool {
             true

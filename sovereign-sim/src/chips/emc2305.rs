@@ -20,7 +20,7 @@
 
 use sovereign_hal::units::Duty;
 
-use crate::bus::{ByteRegisters, DeviceNak, Injected, SimDevice, byte_regs_read, byte_regs_write};
+use crate::bus::{ByteRegisters, DeviceNak, Injected, SimDevice};
 
 /// Number of fan channels.
 pub const FANS: usize = 5;
@@ -181,6 +181,10 @@ impl Emc2305 {
 }
 
 impl ByteRegisters for Emc2305 {
+    fn pointer_mut(&mut self) -> &mut u8 {
+        &mut self.pointer
+    }
+
     fn read_register(&mut self, reg: u8) -> u8 {
         let (stall, fail) = self.status_bits();
         match reg {
@@ -235,16 +239,11 @@ impl SimDevice for Emc2305 {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), DeviceNak> {
-        let mut p = self.pointer;
-        let r = byte_regs_write(self, &mut p, bytes);
-        self.pointer = p;
-        r
+        self.write_bytes(bytes)
     }
 
     fn read(&mut self, buf: &mut [u8]) {
-        let mut p = self.pointer;
-        byte_regs_read(self, &mut p, buf);
-        self.pointer = p;
+        self.read_bytes(buf)
     }
 
     fn advance_to(&mut self, now_s: f64) {

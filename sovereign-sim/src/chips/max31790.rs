@@ -18,7 +18,7 @@
 
 use sovereign_hal::units::Duty;
 
-use crate::bus::{ByteRegisters, DeviceNak, Injected, SimDevice, byte_regs_read, byte_regs_write};
+use crate::bus::{ByteRegisters, DeviceNak, Injected, SimDevice};
 
 /// Number of PWM channels.
 pub const CHANNELS: usize = 6;
@@ -145,6 +145,10 @@ impl Max31790 {
 }
 
 impl ByteRegisters for Max31790 {
+    fn pointer_mut(&mut self) -> &mut u8 {
+        &mut self.pointer
+    }
+
     fn read_register(&mut self, reg: u8) -> u8 {
         match reg {
             REG_FAULT_STATUS_1 => self.fault_status_1(),
@@ -181,17 +185,12 @@ impl SimDevice for Max31790 {
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), DeviceNak> {
         self.last_traffic_s = self.now_s;
-        let mut p = self.pointer;
-        let r = byte_regs_write(self, &mut p, bytes);
-        self.pointer = p;
-        r
+        self.write_bytes(bytes)
     }
 
     fn read(&mut self, buf: &mut [u8]) {
         self.last_traffic_s = self.now_s;
-        let mut p = self.pointer;
-        byte_regs_read(self, &mut p, buf);
-        self.pointer = p;
+        self.read_bytes(buf)
     }
 
     fn advance_to(&mut self, now_s: f64) {

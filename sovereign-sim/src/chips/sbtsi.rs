@@ -9,7 +9,7 @@
 //! integer first); with bit 5 = 1 the other way round. Status bit 4 = high alert, bit 3 =
 //! low alert (as QEMU's SB-TSI model has them; UNCONFIRMED against an AMD document).
 
-use crate::bus::{ByteRegisters, DeviceNak, Injected, SimDevice, byte_regs_read, byte_regs_write};
+use crate::bus::{ByteRegisters, DeviceNak, Injected, SimDevice};
 use crate::chips::quantize;
 
 const REG_TEMP_INT: u8 = 0x01;
@@ -104,6 +104,10 @@ fn dec_part(eighths: u16) -> u8 {
 }
 
 impl ByteRegisters for SbTsi {
+    fn pointer_mut(&mut self) -> &mut u8 {
+        &mut self.pointer
+    }
+
     fn read_register(&mut self, reg: u8) -> u8 {
         let order_dec_first = self.config & CONFIG_READ_ORDER != 0;
         match reg {
@@ -172,16 +176,11 @@ impl SimDevice for SbTsi {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), DeviceNak> {
-        let mut p = self.pointer;
-        let r = byte_regs_write(self, &mut p, bytes);
-        self.pointer = p;
-        r
+        self.write_bytes(bytes)
     }
 
     fn read(&mut self, buf: &mut [u8]) {
-        let mut p = self.pointer;
-        byte_regs_read(self, &mut p, buf);
-        self.pointer = p;
+        self.read_bytes(buf)
     }
 
     fn inject(&mut self, injected: &Injected) {

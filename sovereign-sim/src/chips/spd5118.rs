@@ -12,7 +12,7 @@
 
 use sovereign_hal::identity::spd::crc16;
 
-use crate::bus::{ByteRegisters, DeviceNak, Injected, SimDevice, byte_regs_read, byte_regs_write};
+use crate::bus::{ByteRegisters, DeviceNak, Injected, SimDevice};
 use crate::chips::quantize;
 
 /// Register numbers (HARDWARE.md §2 table; address = MR number in 1-byte mode).
@@ -205,6 +205,10 @@ impl Spd5118 {
 }
 
 impl ByteRegisters for Spd5118 {
+    fn pointer_mut(&mut self) -> &mut u8 {
+        &mut self.pointer
+    }
+
     fn read_register(&mut self, reg: u8) -> u8 {
         if reg >= NVM_WINDOW {
             let at = self.page() * 128 + usize::from(reg - NVM_WINDOW);
@@ -255,16 +259,11 @@ impl SimDevice for Spd5118 {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), DeviceNak> {
-        let mut p = self.pointer;
-        let r = byte_regs_write(self, &mut p, bytes);
-        self.pointer = p;
-        r
+        self.write_bytes(bytes)
     }
 
     fn read(&mut self, buf: &mut [u8]) {
-        let mut p = self.pointer;
-        byte_regs_read(self, &mut p, buf);
-        self.pointer = p;
+        self.read_bytes(buf)
     }
 
     fn inject(&mut self, injected: &Injected) {
